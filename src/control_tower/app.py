@@ -1,0 +1,102 @@
+"""create_app(): the FastAPI app; the store, catalogue and background work start in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from control_tower.catalog import Catalog, load_catalog, load_default_catalog
+from control_tower.context import AppContext
+from control_tower.db import build_engine
+from control_tower.events.router import router as events_router
+from control_tower.events.schemas import EventIn
+from control_tower.kit.clock import Clock, SystemClock
+from control_tower.kit.http_errors import install_error_handlers
+from control_tower.migrate import upgrade
+from control_tower.observability.metrics import Metrics
+from control_tower.observability.middleware import RequestContextMiddleware
+from control_tower.observability.router import router as ops_router
+from control_tower.settings import Settings
+
+API_VERSION = "0.1.0"
+
+
+def load_configured_catalog(settings: Settings) -> Catalog:
+    return load_catalog(settings.catalog) if settings.catalog else load_default_catalog()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(
+            settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+        )
+        if migrate:
+            upgrade(engine)
+        ctx = AppContext.build(
+            settings, engine, load_configured_catalog(settings), clock or SystemClock()
+        )
+        ctx.metrics = metrics
+        app.state.ctx = ctx
+        await ctx.committer.start()
+        try:
+            yield
+        finally:
+            await ctx.committer.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Control Tower",
+        version=API_VERSION,
+        description="Health, events, runs and audit for Swan's internal systems.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(events_router)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    event_in = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(event_in.pop("$defs", {}))
+    components["EventIn"] = event_in
+    components["BatchIn"] = {
+        "title": "BatchIn",
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 500,
+                "items": {"$ref": "#/components/schemas/EventIn"},
+            }
+        },
+    }
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "signature": {"type": "apiKey", "in": "header", "name": "X-CT-Signature"},
+    }
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,76 @@
+"""Authentication and role checks, declared as dependencies on every route that needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from control_tower.auth.principal import Principal
+from control_tower.auth.roles import Role, has_role
+from control_tower.context import AppContext
+from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller's principal, after its rate limit; strangers are limited by address."""
+    ctx = get_context(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await ctx.resolve_token(token.strip())
+    if principal is None:
+        decision = await ctx.rate_hit(f"addr:{client_address(request)}", ctx.limit_for(None))
+        if not decision.allowed:
+            raise RateLimited("too many unauthenticated requests", headers=decision.headers())
+        message = (
+            "unknown, revoked or expired token"
+            if token.strip()
+            else "missing bearer token (Authorization: Bearer <token>)"
+        )
+        raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
+    decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
+    request.state.rate_limit_headers = decision.headers()
+    request.state.principal_name = principal.name
+    if not decision.allowed:
+        raise RateLimited(
+            f"rate limit of token {principal.name!r} exceeded", headers=decision.headers()
+        )
+    return principal
+
+
+def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if not has_role(principal.role, role):
+            raise Forbidden(
+                f"this needs the {role.value} role; token {principal.name!r} is "
+                f"{principal.role.value}",
+                code="insufficient_role",
+            )
+        return principal
+
+    dependency.required_role = role  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{role.value}"
+    return dependency
+
+
+RequireProducer = Annotated[Principal, Depends(require_role(Role.producer))]
+RequireViewer = Annotated[Principal, Depends(require_role(Role.viewer))]
+RequireOperator = Annotated[Principal, Depends(require_role(Role.operator))]
+RequireMaintainer = Annotated[Principal, Depends(require_role(Role.maintainer))]
+RequireOwner = Annotated[Principal, Depends(require_role(Role.owner))]

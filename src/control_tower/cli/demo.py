@@ -1,0 +1,91 @@
+"""`ct demo`: demo tokens for Swan's producers and roles, and a ready-to-paste signed curl."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from control_tower.app import load_configured_catalog
+from control_tower.auth import tokens
+from control_tower.auth.roles import Role
+from control_tower.cli.common import CLI_ACTOR, engine, now, settings
+from control_tower.db import unit_of_work
+from control_tower.kit.signing import sign
+from control_tower.models import tokens as tokens_table
+
+DEMO_TOKENS: list[tuple[str, Role, str | None]] = [
+    ("demo-backend", Role.producer, "backend"),
+    ("demo-finance", Role.producer, "finance"),
+    ("demo-github", Role.producer, "github"),
+    ("demo-owner", Role.owner, None),
+    ("demo-maintainer", Role.maintainer, None),
+    ("demo-operator", Role.operator, None),
+    ("demo-viewer", Role.viewer, None),
+]
+
+
+def demo(
+    base_url: Annotated[str, typer.Option("--base-url")] = "http://127.0.0.1:8080",
+) -> None:
+    """Create (or rotate) the demo tokens and print them with a signed curl to try."""
+    s = settings()
+    key = s.master_key()
+    issued: dict[str, tokens.IssuedToken] = {}
+    with engine() as eng, unit_of_work(eng) as conn:
+        known = load_configured_catalog(s).source_ids()
+        existing = {
+            r.name
+            for r in conn.execute(select(tokens_table.c.name, tokens_table.c.revoked_at))
+            if r.revoked_at is None
+        }
+        for name, role, source in DEMO_TOKENS:
+            if name in existing:
+                issued[name] = tokens.rotate_token(
+                    conn, name=name, now=now(), master_key=key, actor=CLI_ACTOR
+                )
+            else:
+                issued[name] = tokens.create_token(
+                    conn,
+                    name=name,
+                    role=role,
+                    source=source,
+                    now=now(),
+                    master_key=key,
+                    known_sources=known,
+                    actor=CLI_ACTOR,
+                )
+    typer.echo("Demo tokens (rotated on every `ct demo`; shown only now):")
+    for name, item in issued.items():
+        extra = f"  signing secret: {item.hmac_secret}" if item.hmac_secret else ""
+        typer.echo(f"  {name:<16} {item.role.value:<10} {item.token}{extra}")
+    producer = issued["demo-backend"]
+    assert producer.hmac_secret is not None
+    body = json.dumps(
+        {
+            "eventId": f"demo-{uuid.uuid4().hex[:12]}",
+            "type": "backend.fn.error",
+            "ts": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "source": "backend",
+            "payload": {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "log/123"},
+        },
+        separators=(",", ":"),
+    )
+    signature = sign(producer.hmac_secret, body.encode("utf-8"))
+    typer.echo("\nSend a signed event:")
+    auth = shlex.quote("Authorization: Bearer " + producer.token)
+    typer.echo(
+        f"  curl -sS -X POST {base_url}/events -H {auth} "
+        f"-H 'Content-Type: application/json' -H {shlex.quote('X-CT-Signature: ' + signature)} "
+        f"--data-binary {shlex.quote(body)}"
+    )
+    typer.echo("\nRead it back as a maintainer:")
+    typer.echo(
+        f"  curl -sS {base_url}/events -H "
+        f"{shlex.quote('Authorization: Bearer ' + issued['demo-maintainer'].token)}"
+    )

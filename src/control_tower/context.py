@@ -1,0 +1,94 @@
+"""What a running CT holds: settings, store, catalogue, clock, caches.
+
+Built in the app's lifespan; routes reach it through the `Context` dependency.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+from sqlalchemy import Engine
+
+from control_tower.auth.principal import Principal
+from control_tower.auth.rate_limit import (
+    Decision,
+    Limit,
+    MemoryRateLimiter,
+    PostgresRateLimiter,
+    RateLimiter,
+)
+from control_tower.auth.token_cache import TokenCache
+from control_tower.auth.tokens import hash_token, resolve_token
+from control_tower.catalog import Catalog
+from control_tower.db import unit_of_work
+from control_tower.events.group_commit import GroupCommitter
+from control_tower.kit.clock import Clock
+from control_tower.observability.metrics import Metrics
+from control_tower.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    catalog: Catalog
+    clock: Clock
+    master_key: bytes
+    committer: GroupCommitter
+    metrics: Metrics = field(default_factory=Metrics)
+    token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
+    rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, engine: Engine, catalog: Catalog, clock: Clock
+    ) -> AppContext:
+        limiter: RateLimiter = (
+            PostgresRateLimiter(engine)
+            if engine.dialect.name == "postgresql"
+            else MemoryRateLimiter()
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            catalog=catalog,
+            clock=clock,
+            master_key=settings.master_key(),
+            committer=GroupCommitter(engine, settings.group_commit_max_events),
+            token_cache=TokenCache(settings.token_cache_seconds),
+            rate_limiter=limiter,
+        )
+
+    async def resolve_token(self, token: str) -> Principal | None:
+        digest = hash_token(token)
+        now = self.clock.now()
+        hit, principal = self.token_cache.get(digest, now)
+        if hit:
+            return principal
+
+        def lookup() -> Principal | None:
+            with unit_of_work(self.engine, write=False) as conn:
+                return resolve_token(conn, token, now)
+
+        principal = await anyio.to_thread.run_sync(lookup)
+        self.token_cache.put(digest, principal)
+        return principal
+
+    def limit_for(self, principal: Principal | None) -> Limit:
+        if principal is None:
+            per_minute = self.settings.anonymous_rate_limit_per_minute
+            return Limit(per_minute, per_minute)
+        return Limit(
+            principal.rate_per_minute or self.settings.rate_limit_per_minute,
+            principal.burst or self.settings.rate_limit_burst,
+        )
+
+    async def rate_hit(self, key: str, limit: Limit) -> Decision:
+        # Rate limits are wall-clock by nature; the test clock drives business rules only.
+        now = time.time()
+        if isinstance(self.rate_limiter, MemoryRateLimiter):
+            return self.rate_limiter.hit(key, limit, now)
+        limiter = self.rate_limiter
+        return await anyio.to_thread.run_sync(lambda: limiter.hit(key, limit, now))

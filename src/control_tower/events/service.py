@@ -1,0 +1,53 @@
+"""Event use cases shared by the API, the CLI and the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from control_tower.events import repository
+from control_tower.events.schemas import Event, EventPage, IngestInfo, IngestStatus
+from control_tower.kit.errors import BadRequest, NotFound
+from control_tower.kit.pagination import decode_cursor, encode_cursor
+
+
+def event_from_row(row: Row[Any]) -> Event:
+    return Event(
+        event_id=row.event_id,
+        type=row.type,
+        occurred_at=row.occurred_at,
+        source=row.source,
+        correlation_id=row.correlation_id,
+        payload=row.payload,
+        redactions=row.redactions,
+        payload_sha256=row.payload_sha256,
+        producer=row.producer,
+        ingest=IngestInfo(
+            received_at=row.received_at,
+            attempt=row.ingest_attempt,
+            status=IngestStatus(row.ingest_status),
+        ),
+    )
+
+
+def list_events(
+    conn: Connection, flt: repository.EventFilter, limit: int, cursor: str | None
+) -> EventPage:
+    before = None
+    if cursor:
+        key = decode_cursor(cursor)
+        if len(key) != 1 or not isinstance(key[0], int):
+            raise BadRequest("cursor is not one this server issued", code="bad_cursor")
+        before = key[0]
+    rows = repository.list_events(conn, flt, limit + 1, before)
+    page = rows[:limit]
+    next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
+    return EventPage(items=[event_from_row(r) for r in page], next_cursor=next_cursor)
+
+
+def get_event(conn: Connection, event_id: str) -> Event:
+    row = repository.get_event(conn, event_id)
+    if row is None:
+        raise NotFound(f"no event {event_id!r}")
+    return event_from_row(row)

@@ -1,0 +1,106 @@
+"""Check one event against the envelope and its type's payload schema from the catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema._types import TypeChecker
+from pydantic import ValidationError
+
+from control_tower.auth.principal import Principal
+from control_tower.catalog import Catalog
+from control_tower.events.schemas import EventIn
+from control_tower.kit.errors import Forbidden, Unprocessable
+
+
+def _strict_integer(_checker: TypeChecker, instance: Any) -> bool:
+    # JSON Schema calls 1.0 an integer; money and counts here must be real integers.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+_validator_cache: dict[int, tuple[dict[str, Any], Any]] = {}
+
+
+def _payload_validator(schema: dict[str, Any]) -> Any:
+    entry = _validator_cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, _StrictValidator(schema))
+        _validator_cache[id(schema)] = entry
+    return entry[1]
+
+
+def pydantic_problems(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _money_problems(value: Any, path: str, out: list[dict[str, Any]]) -> None:
+    if isinstance(value, dict):
+        if "amount_minor" in value:
+            amount = value["amount_minor"]
+            if not isinstance(amount, int) or isinstance(amount, bool):
+                out.append(
+                    {
+                        "field": f"payload.{path}.amount_minor" if path else "payload.amount_minor",
+                        "message": "money must be an integer number of minor units, never a float",
+                    }
+                )
+        elif "currency" in value and isinstance(value.get("amount"), float):
+            out.append(
+                {
+                    "field": f"payload.{path}" if path else "payload",
+                    "message": "money must be {amount_minor: int, currency}, not a float amount",
+                }
+            )
+        for key, item in value.items():
+            _money_problems(item, f"{path}.{key}" if path else str(key), out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _money_problems(item, f"{path}[{i}]", out)
+
+
+def validate_event(raw: Any, principal: Principal, catalog: Catalog) -> EventIn:
+    """The validated envelope, or Forbidden / Unprocessable naming every problem found."""
+    if not isinstance(raw, dict):
+        raise Unprocessable("an event must be a JSON object", details=[{"field": "(body)"}])
+    try:
+        event = EventIn.model_validate(raw)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "the event envelope is invalid", details=pydantic_problems(exc)
+        ) from exc
+    if principal.source != event.source:
+        raise Forbidden(
+            f"token {principal.name!r} may only send events for source {principal.source!r}",
+            code="wrong_source",
+        )
+    etype = catalog.event_type(event.type)
+    if etype is None:
+        raise Unprocessable(
+            f"unknown event type {event.type!r}",
+            details=[{"field": "type", "message": "not in the catalogue"}],
+            code="unknown_event_type",
+        )
+    if etype.sources and event.source not in etype.sources:
+        raise Unprocessable(
+            f"source {event.source!r} may not send {event.type!r}",
+            details=[{"field": "source", "message": f"allowed: {etype.sources}"}],
+        )
+    problems: list[dict[str, Any]] = []
+    for err in sorted(_payload_validator(etype.payload_schema).iter_errors(event.payload), key=str):
+        where = ".".join(str(p) for p in err.absolute_path)
+        problems.append(
+            {"field": f"payload.{where}" if where else "payload", "message": err.message}
+        )
+    _money_problems(event.payload, "", problems)
+    if problems:
+        raise Unprocessable(f"the payload does not match {event.type!r}", details=problems)
+    return event

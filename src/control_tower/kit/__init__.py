@@ -1,0 +1,1 @@
+"""Small building blocks that import no feature: errors, clock, ids, pagination, signing."""

@@ -1,0 +1,38 @@
+"""Prometheus metrics, on a registry per app so tests and workers never share global state."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events_ingested = Counter(
+            "ct_events_ingested",
+            "Events received, by source, type and outcome (accepted|duplicate|conflict|rejected).",
+            ["source", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.ingest_latency = Histogram(
+            "ct_ingest_latency_seconds",
+            "Time to answer an ingest request, commit included.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "ct_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "ct_http_request_duration_seconds",
+            "HTTP request duration by route template.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )

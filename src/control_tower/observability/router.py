@@ -1,0 +1,56 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from control_tower.auth.dependencies import authenticate, get_context
+from control_tower.auth.roles import Role, has_role
+from control_tower.db import ping
+from control_tower.kit.errors import Forbidden
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Alive (no auth)")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Store reachable (no auth)",
+    responses={503: {"description": "Store unreachable"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    ctx = get_context(request)
+    try:
+        await anyio.to_thread.run_sync(ping, ctx.engine)
+    except Exception as exc:
+        body = {
+            "status": "unavailable",
+            "store": ctx.engine.dialect.name,
+            "error": type(exc).__name__,
+        }
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ready", "store": ctx.engine.dialect.name})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (viewer+ unless CT_METRICS_PUBLIC)",
+    response_class=Response,
+)
+async def metrics(request: Request) -> Response:
+    ctx = get_context(request)
+    if not ctx.settings.metrics_public:
+        principal = await authenticate(request)
+        if not has_role(principal.role, Role.viewer):
+            raise Forbidden("metrics need the viewer role", code="insufficient_role")
+    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+metrics.required_role = Role.viewer  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""One settings class, read from `CT_*` environment variables when the app or CLI starts."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".ct"), description="Folder for the SQLite file, the master key and archives."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is sqlite:///<data_dir>/ct.sqlite3. "
+        "Use postgresql+psycopg://… for PostgreSQL.",
+    )
+    catalog: Path | None = Field(
+        default=None, description="Path to a catalogue YAML; default is Swan's built-in one."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Master key that derives producers' signing secrets; default is a random key "
+        "kept in <data_dir>/master.key (mode 600).",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        default="FULL",
+        description="SQLite PRAGMA synchronous; FULL survives power loss, NORMAL only a crash.",
+    )
+    max_event_bytes: int = Field(default=256 * 1024, description="Body limit of POST /events.")
+    max_batch_bytes: int = Field(
+        default=4 * 1024 * 1024, description="Body limit of POST /events/batch."
+    )
+    max_batch_events: int = Field(default=500, description="Most events in one batch.")
+    signature_tolerance_seconds: int = Field(
+        default=300, description="How far X-CT-Timestamp may be from now."
+    )
+    rate_limit_per_minute: int = Field(
+        default=60, description="Default sustained requests per minute per token."
+    )
+    rate_limit_burst: int = Field(default=120, description="Default burst per token.")
+    anonymous_rate_limit_per_minute: int = Field(
+        default=60, description="Requests per minute per client address without a valid token."
+    )
+    token_cache_seconds: float = Field(
+        default=2.0,
+        description="How long a process trusts a token lookup; a revocation in another process "
+        "takes effect within this time.",
+    )
+    group_commit_max_events: int = Field(
+        default=1000, description="Most events written in one ingest transaction."
+    )
+    metrics_public: bool = Field(
+        default=False, description="Serve /metrics without a token (otherwise viewer+)."
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+    log_json: bool = Field(default=True, description="JSON logs (true) or console logs (false).")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ct.sqlite3').resolve()}"
+
+    def master_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode("utf-8")
+        path = self.data_dir / "master.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip().encode("utf-8")

@@ -1,0 +1,69 @@
+"""Test helpers: signed producers, staff tokens and event builders."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from control_tower.auth.roles import Role
+from control_tower.auth.tokens import IssuedToken
+from control_tower.kit.signing import sign
+
+
+def make_event(
+    event_type: str = "backend.fn.error",
+    source: str = "backend",
+    event_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    occurred_at: str = "2026-11-26T09:59:00Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "event_id": event_id or f"evt-{uuid.uuid4().hex}",
+        "type": event_type,
+        "occurred_at": occurred_at,
+        "source": source,
+        "payload": payload
+        if payload is not None
+        else {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "logs/1"},
+    }
+    body.update(extra)
+    return body
+
+
+@dataclass
+class Producer:
+    issued: IssuedToken
+
+    @property
+    def token(self) -> str:
+        return self.issued.token
+
+    @property
+    def secret(self) -> str:
+        assert self.issued.hmac_secret is not None
+        return self.issued.hmac_secret
+
+    def headers(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+            "X-CT-Signature": sign(self.secret, body, timestamp),
+        }
+        if timestamp is not None:
+            headers["X-CT-Timestamp"] = timestamp
+        return headers
+
+    def signed(self, value: Any) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(value).encode()
+        return body, self.headers(body)
+
+
+@dataclass
+class Staff:
+    tokens: dict[Role, IssuedToken]
+
+    def headers(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role].token}"}
