@@ -120,8 +120,13 @@ def normalised(event: EventIn) -> dict[str, Any]:
 
 
 def prepare_event(
-    raw: Any, principal: Principal, catalog: Catalog, received_at: datetime
+    raw: Any,
+    principal: Principal | None,
+    catalog: Catalog,
+    received_at: datetime,
+    producer: str | None = None,
 ) -> PreparedEvent:
+    """Validate, hash and redact one event into the row to store."""
     event = validate_event(raw, principal, catalog)
     digest = content_hash(normalised(event))
     payload, masked = redact(event.payload)
@@ -135,7 +140,7 @@ def prepare_event(
         "payload": payload,
         "redactions": masked,
         "payload_sha256": digest,
-        "producer": principal.name,
+        "producer": producer or (principal.name if principal else "ct"),
         "ingest_attempt": 1,
         "ingest_status": "accepted",
     }

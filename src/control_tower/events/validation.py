@@ -67,8 +67,12 @@ def _money_problems(value: Any, path: str, out: list[dict[str, Any]]) -> None:
             _money_problems(item, f"{path}[{i}]", out)
 
 
-def validate_event(raw: Any, principal: Principal, catalog: Catalog) -> EventIn:
-    """The validated envelope, or Forbidden / Unprocessable naming every problem found."""
+def validate_event(raw: Any, principal: Principal | None, catalog: Catalog) -> EventIn:
+    """The validated envelope, or Forbidden / Unprocessable naming every problem found.
+
+    `principal` is the producer sending it; None for CT's own events (pollers, runs), which
+    may use any source.
+    """
     if not isinstance(raw, dict):
         raise Unprocessable("an event must be a JSON object", details=[{"field": "(body)"}])
     try:
@@ -77,7 +81,7 @@ def validate_event(raw: Any, principal: Principal, catalog: Catalog) -> EventIn:
         raise Unprocessable(
             "the event envelope is invalid", details=pydantic_problems(exc)
         ) from exc
-    if principal.source != event.source:
+    if principal is not None and principal.source != event.source:
         raise Forbidden(
             f"token {principal.name!r} may only send events for source {principal.source!r}",
             code="wrong_source",
