@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, func, select
 
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.kit.signing import sign
+from control_tower.models import audit_log, events
 
 
 def make_event(
@@ -67,3 +71,27 @@ class Staff:
 
     def headers(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role].token}"}
+
+
+def cli_env(database_url: str, data_dir: Path, secret_key: str) -> dict[str, str]:
+    """The environment a `ct` command needs to work on the test store."""
+    return {
+        "CT_DATABASE_URL": database_url,
+        "CT_DATA_DIR": str(data_dir),
+        "CT_SECRET_KEY": secret_key,
+    }
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    events: int
+    audit_rows: int
+
+
+def store_counts(engine: Engine) -> StoreCounts:
+    """How many events and audit rows the store holds: bad input must change neither."""
+    with engine.connect() as conn:
+        return StoreCounts(
+            events=int(conn.execute(select(func.count()).select_from(events)).scalar_one()),
+            audit_rows=int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one()),
+        )

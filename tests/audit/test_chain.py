@@ -17,6 +17,7 @@ from control_tower.cli.main import app as cli
 from control_tower.db import unit_of_work
 from control_tower.models import audit_log
 from tests.conftest import TEST_MASTER_KEY
+from tests.helpers import cli_env
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -34,14 +35,6 @@ def append_rows(engine: Engine, count: int) -> None:
             )
 
 
-def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "CT_DATABASE_URL": database_url,
-        "CT_DATA_DIR": str(tmp_path / "data"),
-        "CT_SECRET_KEY": TEST_MASTER_KEY,
-    }
-
-
 def test_appended_rows_form_a_chain_that_verifies(engine: Engine) -> None:
     append_rows(engine, 5)
     with unit_of_work(engine, write=False) as conn:
@@ -57,7 +50,9 @@ def test_ct_audit_verify_passes_on_an_intact_chain(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
     append_rows(engine, 3)
-    result = CliRunner().invoke(cli, ["audit", "verify"], env=cli_env(database_url, tmp_path))
+    result = CliRunner().invoke(
+        cli, ["audit", "verify"], env=cli_env(database_url, tmp_path, TEST_MASTER_KEY)
+    )
     assert result.exit_code == 0, result.output
     assert "intact: 3 rows" in result.output
 
@@ -91,7 +86,9 @@ def test_ct_audit_verify_names_a_row_edited_behind_cts_back(
     append_rows(engine, 4)
     with engine.begin() as conn:
         tamper(conn, "UPDATE audit_log SET target = 'run:forged' WHERE seq = 3")
-    result = CliRunner().invoke(cli, ["audit", "verify"], env=cli_env(database_url, tmp_path))
+    result = CliRunner().invoke(
+        cli, ["audit", "verify"], env=cli_env(database_url, tmp_path, TEST_MASTER_KEY)
+    )
     assert result.exit_code == 1, result.output
     assert "BROKEN at row 3" in result.output
     assert "content does not match its hash" in result.output
