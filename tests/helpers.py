@@ -95,3 +95,24 @@ def store_counts(engine: Engine) -> StoreCounts:
             events=int(conn.execute(select(func.count()).select_from(events)).scalar_one()),
             audit_rows=int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one()),
         )
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The uniform error body {"error": {"code", "message", "details"}} with this status."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def error_fields(error: dict[str, Any]) -> list[str]:
+    details = error["details"] or []
+    return [d["field"] for d in details if isinstance(d, dict) and "field" in d]
