@@ -112,11 +112,25 @@ def test_timestamp_outside_tolerance_is_401(
     assert store_counts(engine) == before
 
 
-@pytest.mark.parametrize("timestamp", ["soon", "1.5e9", "", " ", "0x10"])
+@pytest.mark.parametrize("timestamp", ["soon", "1.5e9", "", " ", "0x10", "1_764_150_000"])
 def test_non_numeric_timestamp_is_401(
     client: TestClient, producer: Producer, engine: Engine, timestamp: str
 ) -> None:
     before = store_counts(engine)
+    body = json.dumps(make_event()).encode()
+    headers = producer.headers(body)
+    headers["X-CT-Timestamp"] = timestamp
+    headers["X-CT-Signature"] = sign(producer.secret, f"{timestamp}.".encode() + body)
+    assert_error(client.post("/events", content=body, headers=headers), 401, "bad_timestamp")
+    assert store_counts(engine) == before
+
+
+@pytest.mark.parametrize("form", ["+{}", " {}", "{} ", "{}.0", "-{}"])
+def test_a_timestamp_in_any_form_but_plain_digits_is_401(
+    client: TestClient, producer: Producer, engine: Engine, form: str
+) -> None:
+    before = store_counts(engine)
+    timestamp = form.format(int(time.time()))  # "now", but not written as plain digits
     body = json.dumps(make_event()).encode()
     headers = producer.headers(body)
     headers["X-CT-Timestamp"] = timestamp
