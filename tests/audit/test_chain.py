@@ -27,11 +27,13 @@ def append_rows(engine: Engine, count: int) -> None:
         with unit_of_work(engine) as conn:
             chain.append(
                 conn,
-                at=START + timedelta(seconds=i),
+                at=START + timedelta(seconds=i, microseconds=123_456),
                 actor="test",
                 action="note.added",
                 target=f"run:{i}",
-                details={"n": i, "text": "café ✓"},
+                # Values that a JSON column could alter on the way back: floats, big ints,
+                # non-ASCII text, key order.
+                details={"z": i, "a": 0.1, "big": 2**53 + 1, "text": "café ✓", "none": None},
             )
 
 

@@ -247,6 +247,22 @@ def test_body_over_the_limit_is_413_when_chunked(
     assert store_counts(engine) == before
 
 
+def test_a_chunked_body_under_the_limit_is_accepted(
+    client: TestClient, producer: Producer, engine: Engine
+) -> None:
+    body, headers = producer.signed(make_event())
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    request = client.build_request("POST", "/events", content=chunks(), headers=headers)
+    assert "content-length" not in request.headers
+    response = client.send(request)
+    assert response.status_code == 202, response.text
+    assert store_counts(engine).events == 1
+
+
 def test_size_is_checked_before_the_token(client: TestClient, engine: Engine) -> None:
     before = store_counts(engine)
     body = oversized_event(256 * 1024)
