@@ -155,10 +155,23 @@ def b64(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    ["not a cursor!", "%%%", b64({"seq": 3}), b64(["3"]), b64([1, 2]), b64([]), b64("x")],
-)
+BAD_CURSORS = {
+    "not base64": "not a cursor!",
+    "percent signs": "%%%",
+    "object": b64({"seq": 3}),
+    "string seq": b64(["3"]),
+    "two keys": b64([1, 2]),
+    "empty list": b64([]),
+    "string": b64("x"),
+    "over bigint": b64([10**30]),
+    "under bigint": b64([-(10**30)]),
+    "zero": b64([0]),
+    "boolean": b64([True]),
+    "float": b64([1.5]),
+}
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS.values(), ids=list(BAD_CURSORS))
 def test_a_bad_cursor_is_400(client: TestClient, staff: Staff, cursor: str) -> None:
     response = client.get(
         "/events", params={"cursor": cursor}, headers=staff.headers(Role.maintainer)
