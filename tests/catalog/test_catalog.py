@@ -13,7 +13,8 @@ from control_tower.catalog import CatalogError, load_catalog, load_default_catal
 from control_tower.catalog.loader import default_catalog_text
 from control_tower.cli.main import app as cli
 from control_tower.settings import Settings
-from tests.helpers import Producer, make_event
+from tests.conftest import TEST_MASTER_KEY
+from tests.helpers import Producer, cli_env, make_event
 
 BROKEN = """\
 version: 1
@@ -136,9 +137,22 @@ def test_ct_catalog_points_the_server_at_another_file(
         assert refused.json()["error"]["code"] == "unknown_event_type"
 
 
-def test_settings_read_ct_catalog_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_ct_catalog_from_the_environment_is_the_one_the_cli_uses(
+    database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "custom.yaml"
-    monkeypatch.setenv("CT_CATALOG", str(path))
-    assert Settings().catalog == path
+    path.write_text(CUSTOM.replace("  - id: backend\n", "  - id: backend\n  - id: payroll\n", 1))
+    env = cli_env(database_url, tmp_path / "data", TEST_MASTER_KEY)
+    args = ["token", "create", "--name", "payroll-bot", "--role", "producer", "--source", "payroll"]
+    refused = CliRunner().invoke(cli, args, env=env)
+    assert refused.exit_code == 1
+    assert "unknown source 'payroll'" in refused.output
+    accepted = CliRunner().invoke(cli, args, env={**env, "CT_CATALOG": str(path)})
+    assert accepted.exit_code == 0, accepted.output
+
+
+def test_ct_catalog_validate_reports_a_missing_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["catalog", "validate", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 1
+    assert "absent.yaml" in result.output
+    assert "1 problem(s)" in result.output
