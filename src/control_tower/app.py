@@ -12,8 +12,11 @@ from fastapi.openapi.utils import get_openapi
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
+from control_tower.events.dlq_router import router as dlq_router
 from control_tower.events.router import router as events_router
+from control_tower.events.router_loop import RouterLoop
 from control_tower.events.schemas import EventIn
+from control_tower.health.router import router as health_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.migrate import upgrade
@@ -51,9 +54,15 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
+        if settings.router_enabled:
+            ctx.router_loop = RouterLoop(ctx.new_router(), metrics)
+            ctx.committer.on_commit.append(ctx.router_loop.wake)
+            await ctx.router_loop.start()
         try:
             yield
         finally:
+            if ctx.router_loop is not None:
+                await ctx.router_loop.stop()
             await ctx.committer.stop()
             engine.dispose()
 
@@ -66,6 +75,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(dlq_router)
+    app.include_router(health_router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -5,11 +5,13 @@ Pydantic checks each entry; `Catalog.reference_problems` checks how entries refe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
@@ -31,6 +33,10 @@ class EventType(Strict):
         default_factory=list, description="Sources allowed to send it; empty means any."
     )
     payload_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    health_signal: Literal["error", "heartbeat", "run_result"] | None = Field(
+        default=None,
+        description="How the health model counts it: an error, a heartbeat, or a run result.",
+    )
 
     @field_validator("payload_schema")
     @classmethod
@@ -50,7 +56,11 @@ class System(Strict):
     name: str
     description: str = ""
     sources: list[str] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    heartbeat: HeartbeatSpec | None = Field(
+        default=None, description="Expected heartbeats; omit for systems that only report."
+    )
+    business_hours: BusinessHoursSpec = Field(default_factory=BusinessHoursSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
 
 
 class Catalog(Strict):
@@ -61,9 +71,11 @@ class Catalog(Strict):
     event_types: list[EventType] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
+    _systems: dict[str, System] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         self._types = {t.type: t for t in self.event_types}
+        self._systems = {s.id: s for s in self.systems}
 
     def reference_problems(self) -> list[tuple[tuple[Any, ...], str]]:
         """Problems pydantic cannot see alone: duplicate ids and references to unknown ones."""
@@ -85,6 +97,12 @@ class Catalog(Strict):
 
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
+
+    def system(self, system_id: str) -> System | None:
+        return self._systems.get(system_id)
+
+    def systems_for_source(self, source: str) -> list[System]:
+        return [s for s in self.systems if source in s.sources]
 
     def source_ids(self) -> set[str]:
         return {s.id for s in self.sources}
