@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.kit.signing import sign
+
+# Stores one event as received now by the test clock; returns its id (see conftest `emit`).
+Emit = Callable[..., str]
 
 
 def make_event(
