@@ -21,3 +21,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(audit.app, name="audit")
 app.add_typer(dlq.app, name="dlq")
+
+
+if __name__ == "__main__":
+    app()
