@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
 
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
@@ -24,6 +25,7 @@ from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
 from control_tower.settings import Settings
+from control_tower.web.app import create_web_app
 
 API_VERSION = "0.1.0"
 
@@ -77,6 +79,12 @@ def create_app(
     app.include_router(events_router)
     app.include_router(dlq_router)
     app.include_router(health_router)
+    app.mount("/ui", create_web_app(app))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
