@@ -1,6 +1,6 @@
 """The catalogue's shape.
 
-Pydantic checks each entry; `Catalog.reference_problems` checks how entries refer to each other.
+Pydantic checks each entry; `reference_problems` checks how entries refer to each other.
 """
 
 from __future__ import annotations
@@ -77,24 +77,6 @@ class Catalog(Strict):
         self._types = {t.type: t for t in self.event_types}
         self._systems = {s.id: s for s in self.systems}
 
-    def reference_problems(self) -> list[tuple[tuple[Any, ...], str]]:
-        """Problems pydantic cannot see alone: duplicate ids and references to unknown ones."""
-        problems: list[tuple[tuple[Any, ...], str]] = []
-        source_ids = [s.id for s in self.sources]
-        problems += _duplicates("sources", source_ids)
-        problems += _duplicates("systems", [s.id for s in self.systems])
-        problems += _duplicates("event_types", [t.type for t in self.event_types], key="type")
-        known = set(source_ids)
-        for i, system in enumerate(self.systems):
-            for j, src in enumerate(system.sources):
-                if src not in known:
-                    problems.append((("systems", i, "sources", j), f"unknown source {src!r}"))
-        for i, etype in enumerate(self.event_types):
-            for j, src in enumerate(etype.sources):
-                if src not in known:
-                    problems.append((("event_types", i, "sources", j), f"unknown source {src!r}"))
-        return problems
-
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
 
@@ -108,10 +90,44 @@ class Catalog(Strict):
         return {s.id for s in self.sources}
 
 
-def _duplicates(section: str, ids: list[str], key: str = "id") -> list[tuple[tuple[Any, ...], str]]:
+Problems = list[tuple[tuple[Any, ...], str]]
+
+
+def reference_problems(data: Any) -> Problems:
+    """Problems pydantic cannot see alone: duplicate ids and references to unknown ones.
+
+    Reads the raw mapping, not a validated Catalog, so these are reported together with the
+    shape problems of the same file instead of only after those are fixed.
+    """
+    sources = _entries(data, "sources")
+    problems = _duplicates("sources", [(i, e.get("id")) for i, e in sources])
+    problems += _duplicates("systems", [(i, e.get("id")) for i, e in _entries(data, "systems")])
+    problems += _duplicates(
+        "event_types", [(i, e.get("type")) for i, e in _entries(data, "event_types")], key="type"
+    )
+    known = {e.get("id") for _, e in sources}
+    for section in ("systems", "event_types"):
+        for i, entry in _entries(data, section):
+            refs = entry.get("sources")
+            for j, src in enumerate(refs if isinstance(refs, list) else []):
+                if isinstance(src, str) and src not in known:
+                    problems.append(((section, i, "sources", j), f"unknown source {src!r}"))
+    return problems
+
+
+def _entries(data: Any, section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _duplicates(section: str, ids: list[tuple[int, Any]], key: str = "id") -> Problems:
     seen: set[str] = set()
-    found = []
-    for i, value in enumerate(ids):
+    found: Problems = []
+    for i, value in ids:
+        if not isinstance(value, str):
+            continue
         if value in seen:
             found.append(((section, i, key), f"duplicate {key} {value!r}"))
         seen.add(value)

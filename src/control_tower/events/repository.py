@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Row, select
+from sqlalchemy import Connection, Insert, Row, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.models import event_routes, events
@@ -110,6 +110,11 @@ def list_events(
     conn: Connection, flt: EventFilter, limit: int, before_seq: int | None
 ) -> list[Row[Any]]:
     """Newest first by ingest sequence; `before_seq` is the keyset cursor."""
+    return list(conn.execute(list_query(flt, limit, before_seq)))
+
+
+def list_query(flt: EventFilter, limit: int, before_seq: int | None) -> Select[Any]:
+    """The SELECT behind `list_events`, on its own so a test can EXPLAIN it."""
     query = select(events)
     if flt.type:
         query = query.where(events.c.type == flt.type)
@@ -123,8 +128,7 @@ def list_events(
         query = query.where(events.c.occurred_at < flt.until)
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
-    query = query.order_by(events.c.seq.desc()).limit(limit)
-    return list(conn.execute(query))
+    return query.order_by(events.c.seq.desc()).limit(limit)
 
 
 def get_event(conn: Connection, event_id: str) -> Row[Any] | None:
