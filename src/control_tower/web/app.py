@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection, Engine
 
+from control_tower.auth.dependencies import authenticates_by
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role
 from control_tower.context import AppContext
@@ -52,6 +53,7 @@ def create_web_app(parent: FastAPI) -> FastAPI:
         return page(request, "login.html", None, error=None)
 
     @web.post("/login", response_class=HTMLResponse)
+    @authenticates_by("ui-login")
     async def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
         principal = await ctx().resolve_token(token.strip())
         if principal is None or principal.role is Role.producer:
@@ -63,12 +65,14 @@ def create_web_app(parent: FastAPI) -> FastAPI:
         return response
 
     @web.post("/logout")
+    @authenticates_by("ui-session")
     async def logout() -> Response:
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
 
     @web.get("/", response_class=HTMLResponse)
+    @authenticates_by("ui-session")
     async def board(request: Request) -> Response:
         who = await signed_in(request)
         if isinstance(who, Response):
@@ -79,6 +83,7 @@ def create_web_app(parent: FastAPI) -> FastAPI:
         return page(request, "board.html", who, overview=overview)
 
     @web.get("/systems/{system_id}", response_class=HTMLResponse)
+    @authenticates_by("ui-session")
     async def system(request: Request, system_id: str) -> Response:
         who = await signed_in(request)
         if isinstance(who, Response):
@@ -92,6 +97,7 @@ def create_web_app(parent: FastAPI) -> FastAPI:
         return page(request, "system.html", who, system=detail)
 
     @web.get("/events", response_class=HTMLResponse)
+    @authenticates_by("ui-session")
     async def event_stream(
         request: Request, type: str | None = None, source: str | None = None,
         cursor: str | None = None,
@@ -106,6 +112,7 @@ def create_web_app(parent: FastAPI) -> FastAPI:
         return page(request, "events.html", who, page_=events, type=type, source=source)
 
     @web.get("/dlq", response_class=HTMLResponse)
+    @authenticates_by("ui-session")
     async def dead_letters(request: Request) -> Response:
         who = await signed_in(request)
         if isinstance(who, Response):
