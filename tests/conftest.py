@@ -150,6 +150,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_MASTER_KEY,
         token_cache_seconds=0,
         log_json=True,
+        # Background jobs off: a test drives the scheduler itself (tests/test_scheduler.py).
+        scheduler_enabled=False,
     )
 
 

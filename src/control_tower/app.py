@@ -14,12 +14,15 @@ from control_tower.context import AppContext
 from control_tower.db import build_engine
 from control_tower.events.router import router as events_router
 from control_tower.events.schemas import EventIn
+from control_tower.integrations.github import router as github_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
+from control_tower.pollers.service import poller_jobs
+from control_tower.scheduler import Scheduler
 from control_tower.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -51,9 +54,15 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
+        scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
+        app.state.scheduler = scheduler
+        if scheduler is not None:
+            await scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await ctx.committer.stop()
             engine.dispose()
 
@@ -66,9 +75,18 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(github_router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def build_scheduler(ctx: AppContext) -> Scheduler:
+    """The leader-only scheduler with every feature's periodic jobs."""
+    scheduler = Scheduler(ctx.engine, ctx.clock, tick_seconds=ctx.settings.scheduler_tick_seconds)
+    for job in poller_jobs(ctx.engine, ctx.catalog, ctx.clock):
+        scheduler.register(job)
+    return scheduler
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:

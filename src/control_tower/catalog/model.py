@@ -11,6 +11,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from control_tower.catalog.pollers import Poller, poller_reference_problems
+
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 
@@ -59,6 +61,7 @@ class Catalog(Strict):
     sources: list[Source]
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
+    pollers: list[Poller] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
 
@@ -81,6 +84,7 @@ class Catalog(Strict):
             for j, src in enumerate(etype.sources):
                 if src not in known:
                     problems.append((("event_types", i, "sources", j), f"unknown source {src!r}"))
+        problems += poller_reference_problems(self.pollers, {s.id for s in self.systems})
         return problems
 
     def event_type(self, name: str) -> EventType | None:
