@@ -72,8 +72,10 @@ def _record_delivery(
         insert(github_deliveries)
         .values(delivery_id=delivery, event=event[:64], outcome=outcome, received_at=now)
         .on_conflict_do_nothing(index_elements=[github_deliveries.c.delivery_id])
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT here.
+        .returning(github_deliveries.c.delivery_id)
     )
-    return result.rowcount == 1
+    return result.first() is not None
 
 
 def _store(
@@ -121,9 +123,12 @@ async def github_webhook(request: Request, ctx: Context) -> JSONResponse:
         raise BadRequest("missing X-GitHub-Event header")
     status, answer, rows = _decide(ctx, event, parse_json(body))
     outcome = "accepted" if rows else ("ping" if event == "ping" else "ignored")
-    first, _ = await anyio.to_thread.run_sync(_store, ctx, delivery, event, outcome, rows)
+    first, new_event = await anyio.to_thread.run_sync(_store, ctx, delivery, event, outcome, rows)
     if not first:
         return JSONResponse({"duplicate": True, "delivery": delivery}, status_code=200)
+    if rows:
+        # False when the poller (or another delivery id) already stored this run attempt.
+        answer["new_event"] = new_event
     return JSONResponse({**answer, "delivery": delivery, "duplicate": False}, status_code=status)
 
 
