@@ -229,6 +229,12 @@ def test_leadership_moves_when_the_leaders_session_dies(
         with engine_b.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             conn.commit()
+            # Termination is asynchronous: wait for the session (and its lock) to be gone.
+            alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            deadline = time.monotonic() + 10
+            while conn.execute(alive, {"pid": pid}).scalar_one() and time.monotonic() < deadline:
+                conn.commit()
+                time.sleep(0.01)
         assert b.is_leader() is True  # the advisory lock died with the session
         assert a.is_leader() is False  # a notices its connection is gone and does not lead
     finally:

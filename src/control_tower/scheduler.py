@@ -247,15 +247,21 @@ class Scheduler:
 
     async def _loop(self) -> None:
         assert self._stopping is not None
-        while not self._stopping.is_set():
+        # Wait a tick before the first run: the lifespan starts us before the server listens,
+        # and a check of CT's own /healthz should not fail for that.
+        while not await self._stopped_within(self._tick):
             try:
                 await anyio.to_thread.run_sync(self.run_due)
             except Exception as exc:  # the store may be briefly away; try again next tick
                 log.error("scheduler_tick_failed", error=f"{type(exc).__name__}: {exc}")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._tick)
-            except TimeoutError:
-                pass
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        assert self._stopping is not None
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def close(self) -> None:
         """Give up leadership (synchronous callers: CLI and tests)."""
