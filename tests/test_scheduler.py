@@ -3,12 +3,14 @@ and the lifespan loop — driven step by step with a FrozenClock."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -184,6 +186,28 @@ def test_jobs_have_their_own_intervals(engine: Engine, clock: FrozenClock) -> No
         scheduler.run_due(clock.now() + timedelta(minutes=minute))
     assert len(fast.slots) == 10
     assert len(slow.slots) == 2
+
+
+@pytest.mark.usefixtures("opened")
+@pytest.mark.parametrize(
+    "change",
+    [
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # London: 01:00 GMT becomes 02:00 BST
+        datetime(2026, 10, 25, 1, 0, tzinfo=UTC),  # London: 02:00 BST becomes 01:00 GMT
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+def test_slots_follow_real_elapsed_time_across_dst(engine: Engine, change: datetime) -> None:
+    clock = FrozenClock(change - timedelta(hours=2))
+    counter = Counter()
+    scheduler = scheduler_with(engine, clock, counter, interval=3600)
+    for quarter in range(4 * 4 + 1):  # four hours in 15-minute ticks
+        scheduler.run_due(clock.now() + timedelta(minutes=15 * quarter))
+    assert len(counter.slots) == 5
+    gaps = {b - a for a, b in itertools.pairwise(counter.slots)}
+    assert gaps == {timedelta(hours=1)}  # one run per real hour, whatever the wall clock says
+    london = [s.astimezone(ZoneInfo("Europe/London")).hour for s in counter.slots]
+    assert len(set(london)) == (4 if change.month == 10 else 5)  # 01:00 twice in October
 
 
 # --- PostgreSQL leadership (these use the PostgreSQL test database directly) ------------------
