@@ -78,13 +78,14 @@ def workflow_failed_event(
         repository_obj.get("full_name") if isinstance(repository_obj, Mapping) else None
     ) or fallback_repo
     attempt = run.get("run_attempt") or 1
-    if not isinstance(repo, str) or not isinstance(attempt, int):
+    updated_at = run.get("updated_at")
+    if not isinstance(repo, str) or not isinstance(attempt, int) or not isinstance(updated_at, str):
         return None
     return {
         "event_id": workflow_event_id(repo, run_id, attempt),
         "type": "ci.workflow.failed",
         "source": "github",
-        "occurred_at": run.get("updated_at"),
+        "occurred_at": updated_at,
         "payload": {
             "repo": repo,
             "run_id": run_id,
@@ -273,7 +274,8 @@ def run_github_poller(
         return quiet("backoff", f"rate limited: waiting until {until.isoformat()}", until)
     token = env.get(poller.token_env, "").strip()
     if not token:
-        log.warning("github_token_missing", poller=poller.name, env_var=poller.token_env)
+        if state is None or state.status != "skipped":  # warn once, not every interval
+            log.warning("github_token_missing", poller=poller.name, env_var=poller.token_env)
         return quiet("skipped", f"skipped: environment variable {poller.token_env} is not set")
 
     progress = _poll_all(poller, token, etags, now)
