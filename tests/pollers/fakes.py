@@ -220,6 +220,7 @@ class GitHubState:
     reset_at: datetime | None = None
     secondary_retry_after: int | None = None  # next request gets 403 + retry-after
     fail_status: int | None = None  # next requests get this status
+    link_origin: str | None = None  # put another origin in Link headers (must not be followed)
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -307,7 +308,8 @@ class _GitHubHandler(_QuietHandler):
         return 200, body, headers
 
     def _links(self, query: dict[str, str], path: str, page: int, last: int) -> str:
-        host = f"http://{self.headers.get('Host')}"
+        state: GitHubState = self.server.state  # type: ignore[attr-defined]
+        host = state.link_origin or f"http://{self.headers.get('Host')}"
 
         def url(n: int) -> str:
             return f"{host}{path}?{urlencode({**query, 'page': n})}"

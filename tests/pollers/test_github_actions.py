@@ -273,3 +273,33 @@ def test_pages_are_bounded(
     Poll(engine, clock, catalog)()
     assert len(state.listing_requests()) == 3
     assert len(ci_failures(engine)) == 6
+
+
+def test_next_link_to_another_origin_is_not_followed(
+    engine: Engine, clock: FrozenClock, github: tuple[GitHubState, str]
+) -> None:
+    state, url = github
+    state.runs["swan/backend"] = [make_run(300 + i) for i in range(4)]
+    state.page_size = 2
+    # The same server under another name: following it would send the token elsewhere.
+    state.link_origin = url.replace("127.0.0.1", "localhost")
+    catalog = catalog_with([github_poller(url, branches=["main"])])
+    outcome = Poll(engine, clock, catalog)()
+    assert outcome.status == "ok"
+    assert len(state.requests) == 1
+    assert len(ci_failures(engine)) == 2
+
+
+def test_server_error_is_a_check_failure(
+    poll: Poll, engine: Engine, github: tuple[GitHubState, str]
+) -> None:
+    state, _ = github
+    state.fail_status = 502
+    outcome = poll()
+    assert outcome.status == "failed"
+    [row] = stored_events(engine)
+    assert row.type == "system.check.failed"
+    assert row.payload["status_code"] == 502
+    saved = poller_state_row(engine, "github-ci")
+    assert saved is not None
+    assert saved.backoff_until is None  # a failure is not a rate limit: poll again next slot
