@@ -189,6 +189,23 @@ def test_jobs_have_their_own_intervals(engine: Engine, clock: FrozenClock) -> No
 
 
 @pytest.mark.usefixtures("opened")
+def test_jobs_due_together_run_side_by_side(engine: Engine, clock: FrozenClock) -> None:
+    """A slow job does not hold back the others: `slow` can only finish once `quick` ran."""
+    quick_ran = threading.Event()
+
+    def slow(_slot: datetime) -> None:
+        if not quick_ran.wait(timeout=10):
+            raise RuntimeError("quick never ran while slow was running")
+
+    scheduler = Scheduler(engine, clock)
+    _open.append(scheduler)
+    scheduler.register(Job("slow", 60, slow))
+    scheduler.register(Job("quick", 60, lambda _slot: quick_ran.set()))
+    runs = scheduler.run_due()
+    assert [(r.name, r.status) for r in runs] == [("slow", "ok"), ("quick", "ok")]
+
+
+@pytest.mark.usefixtures("opened")
 @pytest.mark.parametrize(
     "change",
     [
