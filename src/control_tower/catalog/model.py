@@ -12,6 +12,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
+from control_tower.catalog.pollers import Poller
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
@@ -69,6 +70,7 @@ class Catalog(Strict):
     sources: list[Source]
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
+    pollers: list[Poller] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
     _systems: dict[str, System] = PrivateAttr(default_factory=dict)
@@ -112,6 +114,13 @@ def reference_problems(data: Any) -> Problems:
             for j, src in enumerate(refs if isinstance(refs, list) else []):
                 if isinstance(src, str) and src not in known:
                     problems.append(((section, i, "sources", j), f"unknown source {src!r}"))
+    pollers = _entries(data, "pollers")
+    problems += _duplicates("pollers", [(i, e.get("name")) for i, e in pollers], key="name")
+    system_ids = {e.get("id") for _, e in _entries(data, "systems")}
+    for i, entry in pollers:
+        system = entry.get("system")
+        if isinstance(system, str) and system not in system_ids:
+            problems.append((("pollers", i, "system"), f"unknown system {system!r}"))
     return problems
 
 

@@ -9,8 +9,10 @@ from control_tower.models.health import (
     system_state,
     system_status_changes,
 )
+from control_tower.models.pollers import github_deliveries, poller_etags, poller_state
 from control_tower.models.rate_limits import rate_limits
 from control_tower.models.routing import correlations, event_routes
+from control_tower.models.scheduler import scheduled_jobs
 from control_tower.models.tokens import tokens
 
 __all__ = [
@@ -19,9 +21,13 @@ __all__ = [
     "correlations",
     "event_routes",
     "events",
+    "github_deliveries",
     "health_evidence",
     "metadata",
+    "poller_etags",
+    "poller_state",
     "rate_limits",
+    "scheduled_jobs",
     "system_rollups",
     "system_state",
     "system_status_changes",
