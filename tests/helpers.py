@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.kit.signing import sign
 from control_tower.models import audit_log, events
+
+# Stores one event as received now by the test clock; returns its id (see conftest `emit`).
+Emit = Callable[..., str]
 
 
 def make_event(

@@ -8,19 +8,27 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
 
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
+from control_tower.events.dlq_router import router as dlq_router
 from control_tower.events.router import router as events_router
+from control_tower.events.router_loop import RouterLoop
 from control_tower.events.schemas import EventIn
+from control_tower.health.router import router as health_router
+from control_tower.integrations.github import router as github_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
+from control_tower.pollers.service import poller_jobs
+from control_tower.scheduler import Scheduler
 from control_tower.settings import Settings
+from control_tower.web.app import create_web_app
 
 API_VERSION = "0.1.0"
 
@@ -51,9 +59,21 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
+        if settings.router_enabled:
+            ctx.router_loop = RouterLoop(ctx.new_router(), metrics)
+            ctx.committer.on_commit.append(ctx.router_loop.wake)
+            await ctx.router_loop.start()
+        scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
+        app.state.scheduler = scheduler
+        if scheduler is not None:
+            await scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
+            if ctx.router_loop is not None:
+                await ctx.router_loop.stop()
             await ctx.committer.stop()
             engine.dispose()
 
@@ -66,9 +86,26 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(dlq_router)
+    app.include_router(health_router)
+    app.include_router(github_router)
+    app.mount("/ui", create_web_app(app))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def build_scheduler(ctx: AppContext) -> Scheduler:
+    """The leader-only scheduler with every feature's periodic jobs."""
+    scheduler = Scheduler(ctx.engine, ctx.clock, tick_seconds=ctx.settings.scheduler_tick_seconds)
+    for job in poller_jobs(ctx.engine, ctx.catalog, ctx.clock):
+        scheduler.register(job)
+    return scheduler
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:

@@ -56,8 +56,35 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(
         default=1000, description="Most events written in one ingest transaction."
     )
+    router_enabled: bool = Field(
+        default=True, description="Run the event router inside this process (ct serve)."
+    )
+    router_batch_size: int = Field(default=200, description="Events the router claims at once.")
+    router_lease_seconds: float = Field(
+        default=30.0, description="How long a router's claim lasts before another may take it."
+    )
+    router_max_attempts: int = Field(
+        default=5, description="Routing attempts before an event goes to the DLQ."
+    )
+    router_backoff_base_seconds: float = Field(
+        default=2.0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    router_backoff_max_seconds: float = Field(default=300.0, description="Longest retry delay.")
     metrics_public: bool = Field(
         default=False, description="Serve /metrics without a token (otherwise viewer+)."
+    )
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Run the scheduler (pollers and other periodic jobs) inside `ct serve`; "
+        "on PostgreSQL only the process holding the leader lock runs jobs.",
+    )
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler looks for due jobs."
+    )
+    github_webhook_secret: str | None = Field(
+        default=None,
+        description="Secret of the GitHub webhook that posts to /integrations/github "
+        "(X-Hub-Signature-256); unset means the endpoint answers 503.",
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     log_json: bool = Field(default=True, description="JSON logs (true) or console logs (false).")

@@ -27,7 +27,18 @@ from control_tower.kit.signing import sign
 from control_tower.settings import Settings
 from tests.conftest import issue_token
 
-PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/ui/login",
+}
+# Endpoints that authenticate by other means than a bearer token, each checked below.
+KNOWN_SCHEMES = {"ui-session", "ui-login", "github-signature"}
 # Staff roles from least to most; each has every right of those before it.
 STAFF_ORDER = [Role.viewer, Role.operator, Role.maintainer, Role.owner]
 ALL_ROLES = [Role.producer, *STAFF_ORDER]
@@ -73,6 +84,12 @@ def declared_role(dependant: Dependant | None) -> Role | None:
         if found is not None:
             return found
     return None
+
+
+def auth_scheme(endpoint: Endpoint) -> str | None:
+    call = endpoint.dependant.call if endpoint.dependant is not None else None
+    scheme = getattr(call, "public_auth", None)
+    return scheme if isinstance(scheme, str) else None
 
 
 def concrete_path(endpoint: Endpoint) -> str:
@@ -134,16 +151,30 @@ def test_every_route_declares_a_role_or_is_public(walk_app: FastAPI) -> None:
     undeclared = [
         f"{e.method} {e.path}"
         for e in found
-        if e.path not in PUBLIC and declared_role(e.dependant) is None
+        if e.path not in PUBLIC and declared_role(e.dependant) is None and auth_scheme(e) is None
     ]
     assert undeclared == [], "routes without a declared role and not public"
+    schemes = {auth_scheme(e) for e in found} - {None}
+    assert schemes <= KNOWN_SCHEMES
+
+
+def test_ui_pages_send_strangers_to_sign_in(walk_app: FastAPI) -> None:
+    pages = [e for e in endpoints(walk_app.routes) if auth_scheme(e) == "ui-session"]
+    assert {e.path for e in pages} >= {"/ui/", "/ui/events", "/ui/dlq"}
+    with TestClient(walk_app, raise_server_exceptions=False, follow_redirects=False) as client:
+        for endpoint in pages:
+            response = client.request(endpoint.method, concrete_path(endpoint))
+            assert response.status_code == 303, endpoint.path
+            assert response.headers["location"] == "/ui/login", endpoint.path
 
 
 def test_every_route_times_every_role(
     walk_app: FastAPI, role_tokens: dict[Role, IssuedToken]
 ) -> None:
     protected = [
-        (e, declared_role(e.dependant)) for e in endpoints(walk_app.routes) if e.path not in PUBLIC
+        (e, declared_role(e.dependant))
+        for e in endpoints(walk_app.routes)
+        if e.path not in PUBLIC and auth_scheme(e) is None
     ]
     assert protected, "no protected routes found"
     failures: list[str] = []
@@ -169,7 +200,7 @@ def test_every_route_times_every_role(
 def test_public_routes_answer_without_a_token(walk_app: FastAPI) -> None:
     with TestClient(walk_app, raise_server_exceptions=False) as client:
         for endpoint in endpoints(walk_app.routes):
-            if endpoint.path in PUBLIC:
+            if endpoint.path in PUBLIC and auth_scheme(endpoint) is None:
                 status = call(client, endpoint, None)
                 assert status == 200, f"{endpoint.method} {endpoint.path}: {status}"
 

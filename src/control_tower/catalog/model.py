@@ -5,11 +5,14 @@ Pydantic checks each entry; `reference_problems` checks how entries refer to eac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
+from control_tower.catalog.pollers import Poller
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
@@ -31,6 +34,10 @@ class EventType(Strict):
         default_factory=list, description="Sources allowed to send it; empty means any."
     )
     payload_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    health_signal: Literal["error", "heartbeat", "run_result"] | None = Field(
+        default=None,
+        description="How the health model counts it: an error, a heartbeat, or a run result.",
+    )
 
     @field_validator("payload_schema")
     @classmethod
@@ -50,7 +57,11 @@ class System(Strict):
     name: str
     description: str = ""
     sources: list[str] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    heartbeat: HeartbeatSpec | None = Field(
+        default=None, description="Expected heartbeats; omit for systems that only report."
+    )
+    business_hours: BusinessHoursSpec = Field(default_factory=BusinessHoursSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
 
 
 class Catalog(Strict):
@@ -59,14 +70,23 @@ class Catalog(Strict):
     sources: list[Source]
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
+    pollers: list[Poller] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
+    _systems: dict[str, System] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         self._types = {t.type: t for t in self.event_types}
+        self._systems = {s.id: s for s in self.systems}
 
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
+
+    def system(self, system_id: str) -> System | None:
+        return self._systems.get(system_id)
+
+    def systems_for_source(self, source: str) -> list[System]:
+        return [s for s in self.systems if source in s.sources]
 
     def source_ids(self) -> set[str]:
         return {s.id for s in self.sources}
@@ -94,6 +114,13 @@ def reference_problems(data: Any) -> Problems:
             for j, src in enumerate(refs if isinstance(refs, list) else []):
                 if isinstance(src, str) and src not in known:
                     problems.append(((section, i, "sources", j), f"unknown source {src!r}"))
+    pollers = _entries(data, "pollers")
+    problems += _duplicates("pollers", [(i, e.get("name")) for i, e in pollers], key="name")
+    system_ids = {e.get("id") for _, e in _entries(data, "systems")}
+    for i, entry in pollers:
+        system = entry.get("system")
+        if isinstance(system, str) and system not in system_ids:
+            problems.append((("pollers", i, "system"), f"unknown system {system!r}"))
     return problems
 
 

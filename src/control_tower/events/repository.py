@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Row, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from control_tower.models import events
+from control_tower.models import event_routes, events
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _insert_ignoring_conflicts(conn: Connection) -> Insert:
     stmt: Insert = (
         insert(events)
         .on_conflict_do_nothing(index_elements=[events.c.event_id])
-        .returning(events.c.event_id, sort_by_parameter_order=True)
+        .returning(events.c.event_id, events.c.seq, sort_by_parameter_order=True)
     )
     return stmt
 
@@ -37,15 +37,21 @@ def _insert_ignoring_conflicts(conn: Connection) -> Insert:
 def insert_events(
     conn: Connection, rows: Sequence[dict[str, Any]], after_insert: AfterInsert | None = None
 ) -> list[InsertOutcome]:
-    """Insert new events, tell each apart as accepted, duplicate (same hash) or conflict."""
+    """Insert new events, tell each apart as accepted, duplicate (same hash) or conflict.
+
+    Each new event gets its routing job (the outbox row) in the same transaction, so an
+    acknowledged event is always routed eventually.
+    """
     first: dict[str, dict[str, Any]] = {}
     for row in rows:
         first.setdefault(row["event_id"], row)
     candidates = list(first.values())
     inserted: set[str] = set()
     if candidates:
-        result = conn.execute(_insert_ignoring_conflicts(conn), candidates)
+        result = list(conn.execute(_insert_ignoring_conflicts(conn), candidates))
         inserted = {r.event_id for r in result}
+        if result:
+            _enqueue_routes(conn, result, candidates[0]["received_at"])
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:
@@ -72,6 +78,23 @@ def insert_events(
         kind = "duplicate" if stored_hash == row["payload_sha256"] else "conflict"
         outcomes.append(InsertOutcome(eid, kind, status))
     return outcomes
+
+
+def _enqueue_routes(conn: Connection, inserted: list[Row[Any]], now: datetime) -> None:
+    conn.execute(
+        event_routes.insert(),
+        [
+            {
+                "event_id": r.event_id,
+                "seq": r.seq,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "updated_at": now,
+            }
+            for r in inserted
+        ],
+    )
 
 
 @dataclass(frozen=True)

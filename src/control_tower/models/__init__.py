@@ -3,7 +3,33 @@
 from control_tower.models.audit import audit_head, audit_log
 from control_tower.models.base import metadata
 from control_tower.models.events import events
+from control_tower.models.health import (
+    health_evidence,
+    system_rollups,
+    system_state,
+    system_status_changes,
+)
+from control_tower.models.pollers import github_deliveries, poller_etags, poller_state
 from control_tower.models.rate_limits import rate_limits
+from control_tower.models.routing import correlations, event_routes
+from control_tower.models.scheduler import scheduled_jobs
 from control_tower.models.tokens import tokens
 
-__all__ = ["audit_head", "audit_log", "events", "metadata", "rate_limits", "tokens"]
+__all__ = [
+    "audit_head",
+    "audit_log",
+    "correlations",
+    "event_routes",
+    "events",
+    "github_deliveries",
+    "health_evidence",
+    "metadata",
+    "poller_etags",
+    "poller_state",
+    "rate_limits",
+    "scheduled_jobs",
+    "system_rollups",
+    "system_state",
+    "system_status_changes",
+    "tokens",
+]
