@@ -91,6 +91,32 @@ def test_every_problem_is_reported_with_its_path_and_line(tmp_path: Path) -> Non
         assert words in found[(where, line)]
 
 
+def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
+    text = default_catalog_text().replace(
+        "    sources: [finance]\n",
+        "    sources: [finance]\n    sources: [backend]\n",
+        1,
+    )
+    text += "organisation: Someone Else\n"
+    path = tmp_path / "dupes.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    found = [(p.path, p.message) for p in caught.value.problems]
+    assert len(found) == 2, found
+    assert found[0][0] == "systems[2].sources"
+    assert "duplicate key 'sources'" in found[0][1]
+    assert found[1] == (
+        "organisation",
+        "duplicate key 'organisation': only the last one would count",
+    )
+    lines = text.splitlines()
+    for problem in caught.value.problems:
+        assert problem.line is not None
+        key = problem.path.rsplit(".", 1)[-1]
+        assert lines[problem.line - 1].strip().startswith(key + ":")
+
+
 def test_ct_catalog_validate_exits_0_on_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "swan.yaml"
     path.write_text(default_catalog_text())
