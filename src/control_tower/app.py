@@ -16,10 +16,13 @@ from control_tower.events.router import router as events_router
 from control_tower.events.schemas import EventIn
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
+from control_tower.kit.loops import BackgroundLoops, Loop
 from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
+from control_tower.runs.router import router as runs_router
+from control_tower.runs.tasks import build_run_worker
 from control_tower.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -51,9 +54,16 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
+        loops: list[Loop] = []
+        if settings.worker_enabled:
+            worker = build_run_worker(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
+            loops.append(worker.loop)
+        background = BackgroundLoops(loops)
+        background.start()
         try:
             yield
         finally:
+            await background.stop()
             await ctx.committer.stop()
             engine.dispose()
 
@@ -66,6 +76,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(runs_router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -11,6 +11,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from control_tower.catalog.triggers import Trigger, trigger_reference_problems
+
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 
@@ -59,11 +61,14 @@ class Catalog(Strict):
     sources: list[Source]
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
+    _triggers: dict[str, Trigger] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         self._types = {t.type: t for t in self.event_types}
+        self._triggers = {t.name: t for t in self.triggers}
 
     def reference_problems(self) -> list[tuple[tuple[Any, ...], str]]:
         """Problems pydantic cannot see alone: duplicate ids and references to unknown ones."""
@@ -81,10 +86,14 @@ class Catalog(Strict):
             for j, src in enumerate(etype.sources):
                 if src not in known:
                     problems.append((("event_types", i, "sources", j), f"unknown source {src!r}"))
+        problems += trigger_reference_problems(self.triggers, {s.id for s in self.systems})
         return problems
 
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
+
+    def trigger(self, name: str) -> Trigger | None:
+        return self._triggers.get(name)
 
     def source_ids(self) -> set[str]:
         return {s.id for s in self.sources}
