@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from control_tower.cli import audit, catalog, db, token
+from control_tower.cli import audit, catalog, db, runs, token
 from control_tower.cli.demo import demo
 from control_tower.cli.docs import export_docs
 from control_tower.cli.serve import serve
@@ -17,3 +17,6 @@ app.add_typer(token.app, name="token")
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(audit.app, name="audit")
+app.command("trigger")(runs.trigger)
+app.command("worker")(runs.worker)
+app.add_typer(runs.app, name="runs")
