@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
@@ -16,13 +17,12 @@ from control_tower.events.router import router as events_router
 from control_tower.events.schemas import EventIn
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
-from control_tower.kit.loops import BackgroundLoops, Loop
+from control_tower.kit.loops import BackgroundLoops
 from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
 from control_tower.runs.router import router as runs_router
-from control_tower.runs.tasks import build_run_worker
 from control_tower.settings import Settings
 
 API_VERSION = "0.1.0"
@@ -54,11 +54,9 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
-        loops: list[Loop] = []
-        if settings.worker_enabled:
-            worker = build_run_worker(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
-            loops.append(worker.loop)
-        background = BackgroundLoops(loops)
+        background = BackgroundLoops(
+            background_loops(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
+        )
         background.start()
         try:
             yield

@@ -15,11 +15,12 @@ import typer
 
 from control_tower.app import load_configured_catalog
 from control_tower.auth.roles import Role
+from control_tower.background import background_loops
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import SystemClock
 from control_tower.kit.errors import BadRequest
-from control_tower.kit.loops import Loop, run_until_signalled
+from control_tower.kit.loops import run_until_signalled
 from control_tower.observability.logging import configure_logging
 from control_tower.runs import service
 from control_tower.runs.repository import RunFilter
@@ -169,16 +170,20 @@ def worker(
         bool, typer.Option("--once", help="Work until nothing is due, then exit.")
     ] = False,
 ) -> None:
-    """Run the background loops (the run worker) without the API, until SIGINT/SIGTERM."""
+    """Run the background loops (the run worker) without the API, until SIGINT/SIGTERM.
+
+    Runs them even when CT_WORKER_ENABLED=false, which only keeps them out of `ct serve`.
+    """
     s = settings()
     configure_logging(s.log_level, s.log_json)
     with engine() as eng:
-        run_worker = build_run_worker(
-            s, eng, load_configured_catalog(s), SystemClock(), s.master_key()
-        )
+        catalog = load_configured_catalog(s)
         if once:
+            run_worker = build_run_worker(s, eng, catalog, SystemClock(), s.master_key())
             steps = run_worker.run_until_idle()
+            run_worker.client.close()
             typer.echo(f"{len(steps)} step(s)")
             return
-        loops: list[Loop] = [run_worker.loop]
+        enabled = s.model_copy(update={"worker_enabled": True})
+        loops = background_loops(enabled, eng, catalog, SystemClock(), s.master_key())
         asyncio.run(run_until_signalled(loops))
