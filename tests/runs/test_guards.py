@@ -12,6 +12,9 @@ from control_tower.catalog.triggers import FinanceWindow
 from control_tower.kit.clock import FrozenClock
 from control_tower.runs.guards import window_open_at
 from tests.helpers import Staff
+from tests.runs.conftest import WorkerFactory
+from tests.runs.helpers import show
+from tests.runs.target_server import Target
 
 BACKFILL = "/triggers/finance.export.backfill"
 WEEKDAYS = FinanceWindow()  # the default: mon-fri 07:00-19:00 Europe/London
@@ -106,3 +109,33 @@ def test_rate_limit_counts_runs_in_a_rolling_hour(
     run_clock.set(start + timedelta(hours=1, seconds=1))
     fourth = api.post(BACKFILL, json={"inputs": {"from_date": "2026-11-03"}}, headers=headers)
     assert fourth.status_code == 202
+
+
+def test_a_run_due_outside_the_window_waits_for_it_without_an_attempt(
+    api: TestClient,
+    staff: Staff,
+    run_clock: FrozenClock,
+    make_worker: WorkerFactory,
+    target: Target,
+) -> None:
+    run_clock.set(utc(2026, 3, 27, 18, 59))  # Friday 18:59 GMT: inside the window
+    response = api.post(
+        BACKFILL, json={"inputs": {"from_date": "2026-03-01"}}, headers=staff.headers(Role.operator)
+    )
+    assert response.status_code == 202
+    run_id = response.json()["run_id"]
+    run_clock.set(utc(2026, 3, 27, 19, 0))  # the worker gets to it at 19:00: closed
+    worker = make_worker()
+    step = worker.run_once()
+    assert step is not None
+    assert step.action == "deferred"
+    run = show(api, staff, run_id)
+    assert run["status"] == "queued"
+    assert run["attempts"] == 0
+    assert run["next_attempt_at"] == "2026-03-30T06:00:00Z"  # Monday 07:00 BST
+    assert worker.run_once() is None
+    run_clock.set(utc(2026, 3, 30, 6, 0))
+    done = worker.run_once()
+    assert done is not None
+    assert done.status == "success"
+    assert target.effects == {run_id: 1}
