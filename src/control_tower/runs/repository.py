@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Row, or_, select, text, update
 
 from control_tower.models import events, run_notes, run_transitions, runs
 from control_tower.runs.schemas import RunStatus
@@ -14,16 +14,20 @@ from control_tower.runs.schemas import RunStatus
 ACTIVE = (RunStatus.queued.value, RunStatus.running.value)
 
 
-def lock_trigger(conn: Connection, trigger: str) -> None:
-    """Serialise creations of one trigger so dedupe and rate limits cannot race.
+def lock_creation(conn: Connection, trigger: str, idempotency_key: str | None) -> None:
+    """Serialise creations of one trigger (and of one Idempotency-Key across triggers) so
+    dedupe, keys and rate limits cannot race.
 
-    SQLite already holds the database write lock (BEGIN IMMEDIATE); PostgreSQL takes a
-    transaction-scoped advisory lock on the trigger's name.
+    SQLite already holds the database write lock (BEGIN IMMEDIATE); PostgreSQL takes
+    transaction-scoped advisory locks, always in the same order (key, then trigger).
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"ct.trigger:{trigger}"}
-        )
+    if conn.dialect.name != "postgresql":
+        return
+    names = [f"ct.trigger:{trigger}"]
+    if idempotency_key is not None:
+        names.insert(0, f"ct.idempotency:{idempotency_key}")
+    for name in names:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": name})
 
 
 def insert_run(conn: Connection, row: dict[str, Any]) -> None:
@@ -143,23 +147,3 @@ def correlated_events(conn: Connection, run_id: str, limit: int = 200) -> list[R
         select(events).where(events.c.correlation_id == run_id).order_by(events.c.seq).limit(limit)
     )
     return list(conn.execute(query))
-
-
-def count_by_status(conn: Connection) -> dict[str, int]:
-    query = select(runs.c.status, func.count()).group_by(runs.c.status)
-    return {str(status): int(n) for status, n in conn.execute(query)}
-
-
-def due_count(conn: Connection, now: datetime) -> int:
-    query = (
-        select(func.count())
-        .select_from(runs)
-        .where(
-            and_(
-                runs.c.status.in_(ACTIVE),
-                runs.c.next_attempt_at <= now,
-                or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at <= now),
-            )
-        )
-    )
-    return int(conn.execute(query).scalar_one())

@@ -151,7 +151,7 @@ def start_run(
     trigger = find_trigger(catalog, name, caller)
     inputs = normalise_inputs(trigger, raw_inputs)
     digest = content_hash(inputs)
-    repository.lock_trigger(conn, trigger.name)
+    repository.lock_creation(conn, trigger.name, idempotency_key)
     existing = _existing_run(conn, trigger, digest, idempotency_key, now)
     if existing is not None:
         return TriggerAccepted(run_id=existing.run_id, status=existing.status, duplicate=True)

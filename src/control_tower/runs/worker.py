@@ -25,17 +25,21 @@ from sqlalchemy import Connection, Engine, Row
 from control_tower.catalog import Catalog
 from control_tower.catalog.triggers import Trigger
 from control_tower.db import unit_of_work
-from control_tower.events.redaction import redact
 from control_tower.kit.clock import Clock
 from control_tower.runs import repository
 from control_tower.runs.guards import window_open_at
 from control_tower.runs.lifecycle import StaleRun, record_transition
+from control_tower.runs.metrics import (
+    CallResult,
+    elapsed_ms,
+    metrics_with_call,
+    metrics_with_lost_attempt,
+    target_report,
+)
 from control_tower.runs.schemas import RunStatus
 from control_tower.runs.target import build_client, build_request, sign_request, target_secret
 
 log = structlog.get_logger(__name__)
-
-MAX_REPORT_BYTES = 16 * 1024
 
 
 def default_worker_id() -> str:
@@ -55,15 +59,6 @@ class Claim:
     inputs: dict[str, Any]
     attempt: int
     lease_expires_at: datetime
-
-
-@dataclass
-class CallResult:
-    outcome: str  # success | retry | failed
-    status_code: int | None
-    duration_ms: float
-    error: str | None = None
-    report: dict[str, Any] | None = None
 
 
 @dataclass
@@ -136,7 +131,9 @@ class RunWorker:
             }
             if row.lease_owner is not None:
                 # The previous worker's lease expired mid-attempt (it crashed or hung).
-                values["metrics"] = _metrics_lost(row.metrics, row.attempts, row.lease_owner, now)
+                values["metrics"] = metrics_with_lost_attempt(
+                    row.metrics, row.attempts, row.lease_owner, now
+                )
                 log.warning(
                     "run_lease_taken_over",
                     run_id=row.run_id,
@@ -145,25 +142,41 @@ class RunWorker:
                 )
             fence = {"attempts": row.attempts, "lease_owner": row.lease_owner}
             if status is RunStatus.queued:
-                record_transition(
-                    conn,
-                    self.catalog,
-                    run_id=row.run_id,
-                    trigger=row.trigger,
-                    from_status=status,
-                    to_status=RunStatus.running,
-                    at=now,
-                    actor=self.actor,
-                    reason="claimed by a worker",
-                    details={"attempt": attempt},
-                    values=values,
-                    expect=fence,
-                )
-            elif not repository.update_run(
-                conn, row.run_id, values, {"status": "running", **fence}
-            ):
+                return self._start(conn, row, attempt, values, fence, trigger, lease_until, now)
+            if not repository.update_run(conn, row.run_id, values, {"status": "running", **fence}):
                 return None
             return Claim(row.run_id, trigger, row.inputs, attempt, lease_until)
+
+    def _start(
+        self,
+        conn: Connection,
+        row: Row[Any],
+        attempt: int,
+        values: dict[str, Any],
+        fence: dict[str, Any],
+        trigger: Trigger,
+        lease_until: datetime,
+        now: datetime,
+    ) -> Claim | None:
+        """The first claim: queued → running, with its transition, audit entry and event."""
+        try:
+            record_transition(
+                conn,
+                self.catalog,
+                run_id=row.run_id,
+                trigger=row.trigger,
+                from_status=RunStatus.queued,
+                to_status=RunStatus.running,
+                at=now,
+                actor=self.actor,
+                reason="claimed by a worker",
+                details={"attempt": attempt},
+                values=values,
+                expect=fence,
+            )
+        except StaleRun:
+            return None  # the fenced update wrote nothing: someone else moved the run first
+        return Claim(row.run_id, trigger, row.inputs, attempt, lease_until)
 
     def _settle_without_call(
         self,
@@ -224,12 +237,14 @@ class RunWorker:
                 timeout=claim.trigger.timeout_seconds,
             )
         except httpx.TimeoutException as exc:
-            return CallResult("retry", None, _ms(started), f"timeout: {type(exc).__name__}")
+            return CallResult("retry", None, elapsed_ms(started), f"timeout: {type(exc).__name__}")
         except httpx.TransportError as exc:
-            return CallResult("retry", None, _ms(started), f"transport: {type(exc).__name__}")
-        duration = _ms(started)
+            return CallResult(
+                "retry", None, elapsed_ms(started), f"transport: {type(exc).__name__}"
+            )
+        duration = elapsed_ms(started)
         code = response.status_code
-        report = _report(response)
+        report = target_report(response)
         if 200 <= code < 300:
             return CallResult("success", code, duration, None, report)
         # 408 and 429 are the target asking to come back later; other 4xx will not get better.
@@ -251,7 +266,7 @@ class RunWorker:
             ):
                 log.warning("run_lease_lost", run_id=claim.run_id, attempt=claim.attempt)
                 return StepResult(claim.run_id, "lost_lease", None, claim.attempt, call)
-            metrics = _metrics_with(row.metrics, claim.attempt, call, now)
+            metrics = metrics_with_call(row.metrics, claim.attempt, call, now)
             fence = {"attempts": claim.attempt, "lease_owner": self.worker_id}
             to_status, reason = self._decide(row, claim, call)
             try:
@@ -332,63 +347,3 @@ class RunWorker:
                     pass
         self.client.close()
         log.info("run_worker_stopped", worker_id=self.worker_id)
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
-
-
-def _report(response: httpx.Response) -> dict[str, Any] | None:
-    """The target's JSON answer (redacted), if it sent a small JSON object."""
-    if len(response.content) > MAX_REPORT_BYTES:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    cleaned, _masked = redact(body)
-    return cleaned
-
-
-def _metrics_lost(
-    metrics: dict[str, Any], attempt: int, owner: str, now: datetime
-) -> dict[str, Any]:
-    out = dict(metrics)
-    out["attempt_log"] = [
-        *metrics.get("attempt_log", []),
-        {
-            "attempt": attempt,
-            "at": now.isoformat(),
-            "outcome": "lost",
-            "status_code": None,
-            "duration_ms": None,
-            "error": f"worker {owner} lost its lease mid-attempt",
-        },
-    ]
-    return out
-
-
-def _metrics_with(
-    metrics: dict[str, Any], attempt: int, call: CallResult, now: datetime
-) -> dict[str, Any]:
-    log_ = [*metrics.get("attempt_log", [])]
-    log_.append(
-        {
-            "attempt": attempt,
-            "at": now.isoformat(),
-            "outcome": call.outcome,
-            "status_code": call.status_code,
-            "duration_ms": call.duration_ms,
-            "error": call.error,
-        }
-    )
-    out = dict(metrics)
-    out["attempts"] = attempt
-    out["attempt_log"] = log_
-    out["durations_ms"] = [a["duration_ms"] for a in log_ if a["duration_ms"] is not None]
-    out["total_duration_ms"] = round(sum(out["durations_ms"]), 3)
-    if call.report is not None:
-        out["target_report"] = call.report
-    return out
