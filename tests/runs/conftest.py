@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +58,16 @@ def api(runs_settings: Settings, run_clock: FrozenClock) -> Iterator[TestClient]
     app = create_app(runs_settings, clock=run_clock)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli_env(database_url: str, target: Target, tmp_path: Path) -> dict[str, str]:
+    return {
+        "CT_DATABASE_URL": database_url,
+        "CT_SECRET_KEY": TEST_MASTER_KEY,
+        "CT_DATA_DIR": str(tmp_path / "cli"),
+        "CT_TRIGGER_TARGET_BASE_URL": target.url,
+    }
 
 
 WorkerFactory = Callable[..., RunWorker]

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import structlog
@@ -24,16 +23,6 @@ from tests.conftest import TEST_MASTER_KEY
 from tests.helpers import Staff
 from tests.runs.helpers import show, trigger
 from tests.runs.target_server import Target
-
-
-@pytest.fixture
-def cli_env(database_url: str, target: Target, tmp_path: Path) -> dict[str, str]:
-    return {
-        "CT_DATABASE_URL": database_url,
-        "CT_SECRET_KEY": TEST_MASTER_KEY,
-        "CT_DATA_DIR": str(tmp_path / "cli"),
-        "CT_TRIGGER_TARGET_BASE_URL": target.url,
-    }
 
 
 @pytest.fixture(autouse=True)

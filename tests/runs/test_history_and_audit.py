@@ -8,12 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
 from control_tower.audit import chain
 from control_tower.auth.roles import Role
+from control_tower.cli.main import app as cli
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import FrozenClock
-from control_tower.models import audit_log
+from control_tower.models import audit_log, runs
+from control_tower.runs.worker import Claim
 from tests.helpers import Staff
 from tests.runs.conftest import WorkerFactory
 from tests.runs.helpers import show, trigger
@@ -129,3 +132,61 @@ def test_list_runs_filters_and_pages_newest_first(
     assert api.get("/runs?cursor=xyz", headers=viewer).status_code == 400
     assert api.get("/runs/run-missing", headers=viewer).status_code == 404
     assert api.get("/runs").status_code == 401
+
+
+def _tamper(engine: Engine, backend: str, statement: str) -> None:
+    """Edit the store behind CT's back, as someone with database access could."""
+    with engine.begin() as conn:
+        if backend == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(statement))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+            conn.execute(text(statement))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+                )
+            )
+
+
+def test_editing_an_audit_row_behind_cts_back_breaks_verify(
+    api: TestClient, staff: Staff, engine: Engine, backend: str, cli_env: dict[str, str]
+) -> None:
+    run_id = trigger(api, staff, "C-1")
+    api.post(f"/runs/{run_id}/cancel", headers=staff.headers(Role.operator))
+    with engine.connect() as conn:
+        seq = conn.execute(
+            select(audit_log.c.seq).where(audit_log.c.action == "run.triggered")
+        ).scalar_one()
+    runner = CliRunner(env=cli_env)
+    intact = runner.invoke(cli, ["audit", "verify"])
+    assert intact.exit_code == 0, intact.output
+    _tamper(engine, backend, f"UPDATE audit_log SET actor = 'someone-else' WHERE seq = {seq}")
+    with unit_of_work(engine, write=False) as conn:
+        result = chain.verify(conn)
+    assert not result.ok
+    assert result.first_bad_seq == seq
+    broken = runner.invoke(cli, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert f"row {seq}" in broken.output
+
+
+def test_claims_skip_a_run_another_worker_has_locked(
+    api: TestClient, staff: Staff, engine: Engine, backend: str, make_worker: WorkerFactory
+) -> None:
+    first = trigger(api, staff, "C-1")
+    second = trigger(api, staff, "C-2")
+    if backend == "postgresql":
+        # Another worker is mid-claim on the first run (row locked, not committed): this one
+        # must neither wait nor take it (FOR UPDATE SKIP LOCKED).
+        with engine.connect() as conn, conn.begin():
+            conn.execute(select(runs).where(runs.c.run_id == first).with_for_update())
+            claim = make_worker("w2").claim()
+        assert isinstance(claim, Claim)
+        assert claim.run_id == second
+    else:
+        # SQLite has one writer at a time: claims are serialised, each takes a different run.
+        claims = [make_worker("w1").claim(), make_worker("w2").claim()]
+        assert {c.run_id for c in claims if isinstance(c, Claim)} == {first, second}
