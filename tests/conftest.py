@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,15 @@ from sqlalchemy import Engine, text
 from control_tower.app import create_app
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
-from control_tower.catalog import load_default_catalog
+from control_tower.catalog import Catalog, load_default_catalog
 from control_tower.db import build_engine, unit_of_work
+from control_tower.events.internal import emit_events
+from control_tower.events.routing import Router, RouterConfig
 from control_tower.kit.clock import FrozenClock
 from control_tower.migrate import upgrade
 from control_tower.models import metadata
 from control_tower.settings import Settings
-from tests.helpers import Producer, Staff
+from tests.helpers import Emit, Producer, Staff
 
 PG_ADMIN_DSN = os.environ.get("CT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_MASTER_KEY = "test-master-key-not-secret"
@@ -150,6 +152,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_MASTER_KEY,
         token_cache_seconds=0,
         log_json=True,
+        # Background loops off: tests drive the router and the run worker step by step with a
+        # controlled clock.
+        router_enabled=False,
+        worker_enabled=False,
     )
 
 
@@ -200,3 +206,46 @@ def staff(engine: Engine) -> Staff:
             if role is not Role.producer
         }
     )
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return load_default_catalog()
+
+
+@pytest.fixture
+def router(engine: Engine, catalog: Catalog, clock: FrozenClock) -> Router:
+    return Router(engine, catalog, clock, RouterConfig(max_attempts=3, backoff_base_seconds=2))
+
+
+@pytest.fixture
+def emit(engine: Engine, catalog: Catalog, clock: FrozenClock) -> Emit:
+    """Store one event as received now (by the test clock), occurred `late` earlier."""
+    counter = {"n": 0}
+
+    def _emit(
+        event_type: str,
+        source: str,
+        payload: dict[str, Any],
+        *,
+        late: timedelta = timedelta(seconds=5),
+        occurred_at: datetime | None = None,
+        event_id: str | None = None,
+        **extra: Any,
+    ) -> str:
+        counter["n"] += 1
+        now = clock.now()
+        eid = event_id or f"e-{counter['n']:05d}"
+        raw = {
+            "event_id": eid,
+            "type": event_type,
+            "source": source,
+            "occurred_at": (occurred_at or now - late).isoformat(),
+            "payload": payload,
+            **extra,
+        }
+        with unit_of_work(engine) as conn:
+            emit_events(conn, catalog, [raw], producer="test", now=now)
+        return eid
+
+    return _emit

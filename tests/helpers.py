@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, func, select
 
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.kit.signing import sign
+from control_tower.models import audit_log, events
+
+# Stores one event as received now by the test clock; returns its id (see conftest `emit`).
+Emit = Callable[..., str]
 
 
 def make_event(
@@ -67,3 +75,48 @@ class Staff:
 
     def headers(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role].token}"}
+
+
+def cli_env(database_url: str, data_dir: Path, secret_key: str) -> dict[str, str]:
+    """The environment a `ct` command needs to work on the test store."""
+    return {
+        "CT_DATABASE_URL": database_url,
+        "CT_DATA_DIR": str(data_dir),
+        "CT_SECRET_KEY": secret_key,
+    }
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    events: int
+    audit_rows: int
+
+
+def store_counts(engine: Engine) -> StoreCounts:
+    """How many events and audit rows the store holds: bad input must change neither."""
+    with engine.connect() as conn:
+        return StoreCounts(
+            events=int(conn.execute(select(func.count()).select_from(events)).scalar_one()),
+            audit_rows=int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one()),
+        )
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The uniform error body {"error": {"code", "message", "details"}} with this status."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str)
+    assert error["code"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def error_fields(error: dict[str, Any]) -> list[str]:
+    details = error["details"] or []
+    return [d["field"] for d in details if isinstance(d, dict) and "field" in d]

@@ -8,13 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
 
 from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
+from control_tower.events.dlq_router import router as dlq_router
 from control_tower.events.router import router as events_router
+from control_tower.events.router_loop import RouterLoop
 from control_tower.events.schemas import EventIn
+from control_tower.health.router import router as health_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.kit.loops import BackgroundLoops
@@ -24,6 +28,7 @@ from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
 from control_tower.runs.router import router as runs_router
 from control_tower.settings import Settings
+from control_tower.web.app import create_web_app
 
 API_VERSION = "0.1.0"
 
@@ -54,6 +59,10 @@ def create_app(
         ctx.metrics = metrics
         app.state.ctx = ctx
         await ctx.committer.start()
+        if settings.router_enabled:
+            ctx.router_loop = RouterLoop(ctx.new_router(), metrics)
+            ctx.committer.on_commit.append(ctx.router_loop.wake)
+            await ctx.router_loop.start()
         background = BackgroundLoops(
             background_loops(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
         )
@@ -62,6 +71,8 @@ def create_app(
             yield
         finally:
             await background.stop()
+            if ctx.router_loop is not None:
+                await ctx.router_loop.stop()
             await ctx.committer.stop()
             engine.dispose()
 
@@ -74,7 +85,15 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(dlq_router)
+    app.include_router(health_router)
     app.include_router(runs_router)
+    app.mount("/ui", create_web_app(app))
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

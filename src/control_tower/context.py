@@ -24,6 +24,8 @@ from control_tower.auth.tokens import hash_token, resolve_token
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
 from control_tower.events.group_commit import GroupCommitter
+from control_tower.events.router_loop import RouterLoop
+from control_tower.events.routing import Router, RouterConfig
 from control_tower.kit.clock import Clock
 from control_tower.observability.metrics import Metrics
 from control_tower.settings import Settings
@@ -40,6 +42,20 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
     rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    router_loop: RouterLoop | None = None
+
+    def router_config(self) -> RouterConfig:
+        s = self.settings
+        return RouterConfig(
+            batch_size=s.router_batch_size,
+            lease_seconds=s.router_lease_seconds,
+            max_attempts=s.router_max_attempts,
+            backoff_base_seconds=s.router_backoff_base_seconds,
+            backoff_max_seconds=s.router_backoff_max_seconds,
+        )
+
+    def new_router(self, name: str | None = None) -> Router:
+        return Router(self.engine, self.catalog, self.clock, self.router_config(), name=name)
 
     @classmethod
     def build(

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(
         default=1000, description="Most events written in one ingest transaction."
     )
+    router_enabled: bool = Field(
+        default=True, description="Run the event router inside this process (ct serve)."
+    )
+    router_batch_size: int = Field(default=200, description="Events the router claims at once.")
+    router_lease_seconds: float = Field(
+        default=30.0, description="How long a router's claim lasts before another may take it."
+    )
+    router_max_attempts: int = Field(
+        default=5, description="Routing attempts before an event goes to the DLQ."
+    )
+    router_backoff_base_seconds: float = Field(
+        default=2.0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    router_backoff_max_seconds: float = Field(default=300.0, description="Longest retry delay.")
     metrics_public: bool = Field(
         default=False, description="Serve /metrics without a token (otherwise viewer+)."
     )

@@ -1,4 +1,4 @@
-"""`ct trigger`, `ct runs …`, `ct worker --once`, and the worker inside the app's lifespan."""
+"""`ct trigger`, `ct runs …` (drain included), and the worker inside the app's lifespan."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tests.runs.target_server import Target
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """`ct worker` configures logging onto the runner's stdout, which closes after invoke."""
+    """CLI commands may configure logging onto the runner's stdout, closed after invoke."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
@@ -77,10 +77,10 @@ def test_ct_trigger_errors_are_one_line(runner: CliRunner) -> None:
     assert "inputs.contract_id" in missing.output
 
 
-def test_ct_worker_once_and_trigger_wait(runner: CliRunner, target: Target) -> None:
+def test_ct_runs_drain_and_trigger_wait(runner: CliRunner, target: Target) -> None:
     made = runner.invoke(cli, ["trigger", "contract.regenerate", "-i", "contract_id=C-9"])
     run_id = json.loads(made.output)["run_id"]
-    worked = runner.invoke(cli, ["worker", "--once"])
+    worked = runner.invoke(cli, ["runs", "drain"])
     assert worked.exit_code == 0, worked.output
     assert target.effects == {run_id: 1}
     # --wait on a run that already finished returns at once with its outcome.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -67,6 +67,23 @@ def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     dependency.required_role = role  # type: ignore[attr-defined]
     dependency.__name__ = f"require_{role.value}"
     return dependency
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def authenticates_by(scheme: str) -> Callable[[F], F]:
+    """Mark an endpoint that authenticates by something other than a bearer token.
+
+    The route × role test accepts such endpoints only for the schemes it knows how to check
+    (the UI's session cookie, the GitHub webhook signature).
+    """
+
+    def mark(endpoint: F) -> F:
+        endpoint.public_auth = scheme  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
 
 
 RequireProducer = Annotated[Principal, Depends(require_role(Role.producer))]

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from control_tower.catalog.model import Catalog
+from control_tower.catalog.model import Catalog, reference_problems
 
 DEFAULT_CATALOG = "swan.yaml"
 
@@ -44,7 +44,8 @@ def format_path(loc: tuple[Any, ...]) -> str:
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...], index: dict[tuple[Any, ...], int]) -> None:
-    index[path] = node.start_mark.line + 1
+    # A mapping entry keeps its key's line: a block value starts on the line after the key.
+    index.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             index[(*path, key.value)] = key.start_mark.line + 1
@@ -76,6 +77,7 @@ def parse_catalog(text: str, source: str) -> Catalog:
         _line_index(root, (), lines)
     # Top-level `x-…` keys hold YAML anchors to reuse, as OpenAPI's extensions do.
     data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
+    problems: list[Problem] = []
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
@@ -83,12 +85,12 @@ def parse_catalog(text: str, source: str) -> Catalog:
             Problem(format_path(tuple(e["loc"])), _line_for(lines, tuple(e["loc"])), e["msg"])
             for e in exc.errors()
         ]
-        raise CatalogError(source, problems) from exc
-    refs = catalog.reference_problems()
-    if refs:
-        raise CatalogError(
-            source, [Problem(format_path(loc), _line_for(lines, loc), msg) for loc, msg in refs]
-        )
+    problems += [
+        Problem(format_path(loc), _line_for(lines, loc), msg)
+        for loc, msg in reference_problems(data)
+    ]
+    if problems:
+        raise CatalogError(source, problems)
     return catalog
 
 

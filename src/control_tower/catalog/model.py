@@ -1,16 +1,17 @@
 """The catalogue's shape.
 
-Pydantic checks each entry; `Catalog.reference_problems` checks how entries refer to each other.
+Pydantic checks each entry; `reference_problems` checks how entries refer to each other.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -33,6 +34,10 @@ class EventType(Strict):
         default_factory=list, description="Sources allowed to send it; empty means any."
     )
     payload_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    health_signal: Literal["error", "heartbeat", "run_result"] | None = Field(
+        default=None,
+        description="How the health model counts it: an error, a heartbeat, or a run result.",
+    )
 
     @field_validator("payload_schema")
     @classmethod
@@ -52,7 +57,11 @@ class System(Strict):
     name: str
     description: str = ""
     sources: list[str] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+    heartbeat: HeartbeatSpec | None = Field(
+        default=None, description="Expected heartbeats; omit for systems that only report."
+    )
+    business_hours: BusinessHoursSpec = Field(default_factory=BusinessHoursSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
 
 
 class Catalog(Strict):
@@ -64,33 +73,22 @@ class Catalog(Strict):
     triggers: list[Trigger] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
+    _systems: dict[str, System] = PrivateAttr(default_factory=dict)
     _triggers: dict[str, Trigger] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         self._types = {t.type: t for t in self.event_types}
+        self._systems = {s.id: s for s in self.systems}
         self._triggers = {t.name: t for t in self.triggers}
-
-    def reference_problems(self) -> list[tuple[tuple[Any, ...], str]]:
-        """Problems pydantic cannot see alone: duplicate ids and references to unknown ones."""
-        problems: list[tuple[tuple[Any, ...], str]] = []
-        source_ids = [s.id for s in self.sources]
-        problems += _duplicates("sources", source_ids)
-        problems += _duplicates("systems", [s.id for s in self.systems])
-        problems += _duplicates("event_types", [t.type for t in self.event_types], key="type")
-        known = set(source_ids)
-        for i, system in enumerate(self.systems):
-            for j, src in enumerate(system.sources):
-                if src not in known:
-                    problems.append((("systems", i, "sources", j), f"unknown source {src!r}"))
-        for i, etype in enumerate(self.event_types):
-            for j, src in enumerate(etype.sources):
-                if src not in known:
-                    problems.append((("event_types", i, "sources", j), f"unknown source {src!r}"))
-        problems += trigger_reference_problems(self.triggers, {s.id for s in self.systems})
-        return problems
 
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
+
+    def system(self, system_id: str) -> System | None:
+        return self._systems.get(system_id)
+
+    def systems_for_source(self, source: str) -> list[System]:
+        return [s for s in self.systems if source in s.sources]
 
     def trigger(self, name: str) -> Trigger | None:
         return self._triggers.get(name)
@@ -99,10 +97,49 @@ class Catalog(Strict):
         return {s.id for s in self.sources}
 
 
-def _duplicates(section: str, ids: list[str], key: str = "id") -> list[tuple[tuple[Any, ...], str]]:
+Problems = list[tuple[tuple[Any, ...], str]]
+
+
+def reference_problems(data: Any) -> Problems:
+    """Problems pydantic cannot see alone: duplicate ids and references to unknown ones.
+
+    Reads the raw mapping, not a validated Catalog, so these are reported together with the
+    shape problems of the same file instead of only after those are fixed.
+    """
+    sources = _entries(data, "sources")
+    problems = _duplicates("sources", [(i, e.get("id")) for i, e in sources])
+    problems += _duplicates("systems", [(i, e.get("id")) for i, e in _entries(data, "systems")])
+    problems += _duplicates(
+        "event_types", [(i, e.get("type")) for i, e in _entries(data, "event_types")], key="type"
+    )
+    known = {e.get("id") for _, e in sources}
+    for section in ("systems", "event_types"):
+        for i, entry in _entries(data, section):
+            refs = entry.get("sources")
+            for j, src in enumerate(refs if isinstance(refs, list) else []):
+                if isinstance(src, str) and src not in known:
+                    problems.append(((section, i, "sources", j), f"unknown source {src!r}"))
+    problems += _duplicates(
+        "triggers", [(i, e.get("name")) for i, e in _entries(data, "triggers")], key="name"
+    )
+    system_ids = {e.get("id") for _, e in _entries(data, "systems")}
+    problems += trigger_reference_problems(_entries(data, "triggers"), system_ids)
+    return problems
+
+
+def _entries(data: Any, section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _duplicates(section: str, ids: list[tuple[int, Any]], key: str = "id") -> Problems:
     seen: set[str] = set()
-    found = []
-    for i, value in enumerate(ids):
+    found: Problems = []
+    for i, value in ids:
+        if not isinstance(value, str):
+            continue
         if value in seen:
             found.append(((section, i, key), f"duplicate {key} {value!r}"))
         seen.add(value)

@@ -144,16 +144,13 @@ class Trigger(_Strict):
 
 
 def trigger_reference_problems(
-    triggers: list[Trigger], system_ids: set[str]
+    entries: list[tuple[int, dict[str, Any]]], system_ids: set[Any]
 ) -> list[tuple[tuple[Any, ...], str]]:
+    """Each trigger's target system must be in the catalogue (read from the raw mapping)."""
     problems: list[tuple[tuple[Any, ...], str]] = []
-    seen: set[str] = set()
-    for i, trig in enumerate(triggers):
-        if trig.name in seen:
-            problems.append((("triggers", i, "name"), f"duplicate name {trig.name!r}"))
-        seen.add(trig.name)
-        if trig.target.system not in system_ids:
-            problems.append(
-                (("triggers", i, "target", "system"), f"unknown system {trig.target.system!r}")
-            )
+    for i, entry in entries:
+        target = entry.get("target")
+        system = target.get("system") if isinstance(target, dict) else None
+        if isinstance(system, str) and system not in system_ids:
+            problems.append((("triggers", i, "target", "system"), f"unknown system {system!r}"))
     return problems

@@ -15,6 +15,7 @@ from control_tower.app import load_configured_catalog
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
 from control_tower.cli.common import CLI_ACTOR, engine, now, settings
+from control_tower.cli.demo_events import seed_demo_events
 from control_tower.db import unit_of_work
 from control_tower.kit.signing import sign
 from control_tower.models import tokens as tokens_table
@@ -32,13 +33,15 @@ DEMO_TOKENS: list[tuple[str, Role, str | None]] = [
 
 def demo(
     base_url: Annotated[str, typer.Option("--base-url")] = "http://127.0.0.1:8080",
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Store sample events.")] = True,
 ) -> None:
     """Create (or rotate) the demo tokens and print them with a signed curl to try."""
     s = settings()
     key = s.master_key()
     issued: dict[str, tokens.IssuedToken] = {}
     with engine() as eng, unit_of_work(eng) as conn:
-        known = load_configured_catalog(s).source_ids()
+        catalog = load_configured_catalog(s)
+        known = catalog.source_ids()
         existing = {
             r.name
             for r in conn.execute(select(tokens_table.c.name, tokens_table.c.revoked_at))
@@ -60,6 +63,10 @@ def demo(
                     known_sources=known,
                     actor=CLI_ACTOR,
                 )
+    if seed:
+        with engine() as eng:
+            stored = seed_demo_events(eng, catalog, now())
+        typer.echo(f"Stored {stored} sample events (the router applies them when CT starts).")
     typer.echo("Demo tokens (rotated on every `ct demo`; shown only now):")
     for name, item in issued.items():
         extra = f"  signing secret: {item.hmac_secret}" if item.hmac_secret else ""
@@ -84,6 +91,7 @@ def demo(
         f"-H 'Content-Type: application/json' -H {shlex.quote('X-CT-Signature: ' + signature)} "
         f"--data-binary {shlex.quote(body)}"
     )
+    typer.echo("\nSign in to the UI at " + base_url + "/ui/ with the demo-viewer token.")
     typer.echo("\nRead it back as a maintainer:")
     typer.echo(
         f"  curl -sS {base_url}/events -H "

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from control_tower.cli import audit, catalog, db, runs, token
+from control_tower.cli import audit, catalog, db, dlq, runs, token
 from control_tower.cli.demo import demo
 from control_tower.cli.docs import export_docs
 from control_tower.cli.serve import serve
+from control_tower.cli.worker import rebuild_cmd, worker
 
 app = typer.Typer(help="Control Tower: health, events, runs and audit.", no_args_is_help=True)
 app.command("serve")(serve)
 app.command("demo")(demo)
 app.command("docs")(export_docs)
+app.command("worker")(worker)
+app.command("rebuild")(rebuild_cmd)
 app.add_typer(token.app, name="token")
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(audit.app, name="audit")
+app.add_typer(dlq.app, name="dlq")
 app.command("trigger")(runs.trigger)
-app.command("worker")(runs.worker)
 app.add_typer(runs.app, name="runs")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,4 +1,4 @@
-"""`ct trigger`, `ct runs list|show|cancel|note|target-secret` and `ct worker`.
+"""`ct trigger` and `ct runs list|show|cancel|note|target-secret|drain`.
 
 They work on the configured store directly (no API server needed), as initiator "cli" with
 the owner's rights: whoever can run the CLI can already read the store and the master key.
@@ -6,7 +6,6 @@ the owner's rights: whoever can run the CLI can already read the store and the m
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,13 +14,10 @@ import typer
 
 from control_tower.app import load_configured_catalog
 from control_tower.auth.roles import Role
-from control_tower.background import background_loops
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import SystemClock
 from control_tower.kit.errors import BadRequest
-from control_tower.kit.loops import run_until_signalled
-from control_tower.observability.logging import configure_logging
 from control_tower.runs import service
 from control_tower.runs.repository import RunFilter
 from control_tower.runs.schemas import FINISHED, RunStatus
@@ -165,25 +161,16 @@ def show_target_secret(system: str) -> None:
     typer.echo(target_secret(s.master_key(), system))
 
 
-def worker(
-    once: Annotated[
-        bool, typer.Option("--once", help="Work until nothing is due, then exit.")
-    ] = False,
-) -> None:
-    """Run the background loops (the run worker) without the API, until SIGINT/SIGTERM.
-
-    Runs them even when CT_WORKER_ENABLED=false, which only keeps them out of `ct serve`.
-    """
+@app.command("drain")
+def drain() -> None:
+    """Work through every due run (the run worker alone, no API, no router), then exit."""
     s = settings()
-    configure_logging(s.log_level, s.log_json)
     with engine() as eng:
-        catalog = load_configured_catalog(s)
-        if once:
-            run_worker = build_run_worker(s, eng, catalog, SystemClock(), s.master_key())
+        run_worker = build_run_worker(
+            s, eng, load_configured_catalog(s), SystemClock(), s.master_key()
+        )
+        try:
             steps = run_worker.run_until_idle()
+        finally:
             run_worker.client.close()
-            typer.echo(f"{len(steps)} step(s)")
-            return
-        enabled = s.model_copy(update={"worker_enabled": True})
-        loops = background_loops(enabled, eng, catalog, SystemClock(), s.master_key())
-        asyncio.run(run_until_signalled(loops))
+    typer.echo(f"{len(steps)} step(s)")

@@ -8,7 +8,7 @@ cost of a transaction (an fsync on SQLite, a round trip and WAL flush on Postgre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -34,6 +34,7 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
+        self.on_commit: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -89,6 +90,8 @@ class GroupCommitter:
                     )
             return
         self.commits += 1
+        for callback in self.on_commit:
+            callback()
         offset = 0
         for item_rows, future in batch:
             part = outcomes[offset : offset + len(item_rows)]

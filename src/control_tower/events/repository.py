@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Row, select
+from sqlalchemy import Connection, Insert, Row, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from control_tower.models import events
+from control_tower.models import event_routes, events
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _insert_ignoring_conflicts(conn: Connection) -> Insert:
     stmt: Insert = (
         insert(events)
         .on_conflict_do_nothing(index_elements=[events.c.event_id])
-        .returning(events.c.event_id, sort_by_parameter_order=True)
+        .returning(events.c.event_id, events.c.seq, sort_by_parameter_order=True)
     )
     return stmt
 
@@ -37,15 +37,21 @@ def _insert_ignoring_conflicts(conn: Connection) -> Insert:
 def insert_events(
     conn: Connection, rows: Sequence[dict[str, Any]], after_insert: AfterInsert | None = None
 ) -> list[InsertOutcome]:
-    """Insert new events, tell each apart as accepted, duplicate (same hash) or conflict."""
+    """Insert new events, tell each apart as accepted, duplicate (same hash) or conflict.
+
+    Each new event gets its routing job (the outbox row) in the same transaction, so an
+    acknowledged event is always routed eventually.
+    """
     first: dict[str, dict[str, Any]] = {}
     for row in rows:
         first.setdefault(row["event_id"], row)
     candidates = list(first.values())
     inserted: set[str] = set()
     if candidates:
-        result = conn.execute(_insert_ignoring_conflicts(conn), candidates)
+        result = list(conn.execute(_insert_ignoring_conflicts(conn), candidates))
         inserted = {r.event_id for r in result}
+        if result:
+            _enqueue_routes(conn, result, candidates[0]["received_at"])
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:
@@ -74,6 +80,23 @@ def insert_events(
     return outcomes
 
 
+def _enqueue_routes(conn: Connection, inserted: list[Row[Any]], now: datetime) -> None:
+    conn.execute(
+        event_routes.insert(),
+        [
+            {
+                "event_id": r.event_id,
+                "seq": r.seq,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "updated_at": now,
+            }
+            for r in inserted
+        ],
+    )
+
+
 @dataclass(frozen=True)
 class EventFilter:
     type: str | None = None
@@ -87,6 +110,11 @@ def list_events(
     conn: Connection, flt: EventFilter, limit: int, before_seq: int | None
 ) -> list[Row[Any]]:
     """Newest first by ingest sequence; `before_seq` is the keyset cursor."""
+    return list(conn.execute(list_query(flt, limit, before_seq)))
+
+
+def list_query(flt: EventFilter, limit: int, before_seq: int | None) -> Select[Any]:
+    """The SELECT behind `list_events`, on its own so a test can EXPLAIN it."""
     query = select(events)
     if flt.type:
         query = query.where(events.c.type == flt.type)
@@ -100,8 +128,7 @@ def list_events(
         query = query.where(events.c.occurred_at < flt.until)
     if before_seq is not None:
         query = query.where(events.c.seq < before_seq)
-    query = query.order_by(events.c.seq.desc()).limit(limit)
-    return list(conn.execute(query))
+    return query.order_by(events.c.seq.desc()).limit(limit)
 
 
 def get_event(conn: Connection, event_id: str) -> Row[Any] | None:

@@ -67,6 +67,16 @@ def _money_problems(value: Any, path: str, out: list[dict[str, Any]]) -> None:
             _money_problems(item, f"{path}[{i}]", out)
 
 
+def _missing_property(err: Any) -> list[str]:
+    """A `required` error is about the absent property, so its path names that property."""
+    if err.validator != "required" or not isinstance(err.instance, dict):
+        return []
+    for name in err.validator_value:
+        if name not in err.instance and err.message.startswith(repr(name)):
+            return [str(name)]
+    return []
+
+
 def validate_event(raw: Any, principal: Principal | None, catalog: Catalog) -> EventIn:
     """The validated envelope, or Forbidden / Unprocessable naming every problem found.
 
@@ -100,7 +110,7 @@ def validate_event(raw: Any, principal: Principal | None, catalog: Catalog) -> E
         )
     problems: list[dict[str, Any]] = []
     for err in sorted(_payload_validator(etype.payload_schema).iter_errors(event.payload), key=str):
-        where = ".".join(str(p) for p in err.absolute_path)
+        where = ".".join([*(str(p) for p in err.absolute_path), *_missing_property(err)])
         problems.append(
             {"field": f"payload.{where}" if where else "payload", "message": err.message}
         )

@@ -42,3 +42,29 @@ class System(BaseModel):
     errors_24h: int = 0
     slo: dict[str, Any] = Field(default_factory=dict)
     notes: str = ""
+
+
+class HealthOverview(BaseModel):
+    model_config = ConfigDict(title="HealthOverview")
+
+    status: HealthStatus = Field(description="Worst status among the systems.")
+    evaluated_at: UtcDatetime
+    systems: list[System]
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(title="StatusChange")
+
+    at: UtcDatetime
+    from_status: HealthStatus
+    to_status: HealthStatus
+    reasons: list[Reason]
+
+
+class SystemDetail(System):
+    model_config = ConfigDict(title="SystemDetail")
+
+    sources: list[str]
+    evaluated_at: UtcDatetime
+    status_since: UtcDatetime | None = None
+    recent_changes: list[StatusChange] = Field(default_factory=list)

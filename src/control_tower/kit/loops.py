@@ -7,7 +7,6 @@ list of loops (run worker now, the event router and others later).
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
@@ -32,15 +31,3 @@ class BackgroundLoops:
 
 async def _as_coroutine(loop: Loop, stop: asyncio.Event) -> None:
     await loop(stop)
-
-
-async def run_until_signalled(loops: Sequence[Loop]) -> None:
-    """Run the loops until SIGINT or SIGTERM, then stop them cleanly (used by `ct worker`)."""
-    background = BackgroundLoops(loops)
-    done = asyncio.Event()
-    event_loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        event_loop.add_signal_handler(sig, done.set)
-    background.start()
-    await done.wait()
-    await background.stop()

@@ -3,18 +3,31 @@
 from control_tower.models.audit import audit_head, audit_log
 from control_tower.models.base import metadata
 from control_tower.models.events import events
+from control_tower.models.health import (
+    health_evidence,
+    system_rollups,
+    system_state,
+    system_status_changes,
+)
 from control_tower.models.rate_limits import rate_limits
+from control_tower.models.routing import correlations, event_routes
 from control_tower.models.runs import run_notes, run_transitions, runs
 from control_tower.models.tokens import tokens
 
 __all__ = [
     "audit_head",
     "audit_log",
+    "correlations",
+    "event_routes",
     "events",
+    "health_evidence",
     "metadata",
     "rate_limits",
     "run_notes",
     "run_transitions",
     "runs",
+    "system_rollups",
+    "system_state",
+    "system_status_changes",
     "tokens",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -36,3 +36,16 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.routed = Counter(
+            "ct_router_events",
+            "Router outcomes per event: routed, retrying (a failed attempt), dead.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dlq_depth = Gauge(
+            "ct_dlq_depth", "Events in the dead-letter queue.", registry=self.registry
+        )
+        self.retrying = Gauge(
+            "ct_events_retrying", "Events waiting for another routing attempt.",
+            registry=self.registry,
+        )  # fmt: skip

@@ -9,7 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control_tower.auth.dependencies import authenticate, get_context
 from control_tower.auth.roles import Role, has_role
-from control_tower.db import ping
+from control_tower.context import AppContext
+from control_tower.db import ping, unit_of_work
+from control_tower.events import dlq
 from control_tower.kit.errors import Forbidden
 
 router = APIRouter(tags=["operations"])
@@ -50,7 +52,14 @@ async def metrics(request: Request) -> Response:
         principal = await authenticate(request)
         if not has_role(principal.role, Role.viewer):
             raise Forbidden("metrics need the viewer role", code="insufficient_role")
+    await anyio.to_thread.run_sync(_refresh_store_gauges, ctx)
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refresh_store_gauges(ctx: AppContext) -> None:
+    with unit_of_work(ctx.engine, write=False) as conn:
+        ctx.metrics.dlq_depth.set(dlq.depth(conn))
+        ctx.metrics.retrying.set(dlq.retrying(conn))
 
 
 metrics.required_role = Role.viewer  # type: ignore[attr-defined]

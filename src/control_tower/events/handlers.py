@@ -1,0 +1,68 @@
+"""What the router does with each event: the handlers, applied in one transaction per batch.
+
+The default handlers are system health (rollups), run correlation, and a hook list for the alert
+rules of a later issue. A handler must be idempotent only with respect to the router: the router
+commits a handler's effects in the same transaction that marks the event routed, so each event
+is applied exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, case
+from sqlalchemy.dialects import postgresql, sqlite
+
+from control_tower.catalog import Catalog
+from control_tower.health import rollups
+from control_tower.models import correlations
+
+EventRows = Sequence[Mapping[Any, Any]]
+Handler = Callable[[Connection, Catalog, EventRows], None]
+
+
+def health_handler(conn: Connection, catalog: Catalog, rows: EventRows) -> None:
+    rollups.apply_events(conn, catalog, rows)
+
+
+def apply_correlations(conn: Connection, rows: EventRows) -> None:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for row in rows:
+        correlation_id = row["correlation_id"]
+        if not correlation_id:
+            continue
+        stmt = insert(correlations).values(
+            correlation_id=correlation_id,
+            events=1,
+            first_at=row["occurred_at"],
+            last_at=row["occurred_at"],
+            last_event_id=row["event_id"],
+            last_type=row["type"],
+        )
+        newer = stmt.excluded.last_at >= correlations.c.last_at
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["correlation_id"],
+            set_={
+                "events": correlations.c.events + 1,
+                "first_at": case(
+                    (stmt.excluded.first_at < correlations.c.first_at, stmt.excluded.first_at),
+                    else_=correlations.c.first_at,
+                ),
+                "last_at": case((newer, stmt.excluded.last_at), else_=correlations.c.last_at),
+                "last_event_id": case(
+                    (newer, stmt.excluded.last_event_id), else_=correlations.c.last_event_id
+                ),
+                "last_type": case((newer, stmt.excluded.last_type), else_=correlations.c.last_type),
+            },
+        )
+        conn.execute(stmt)
+
+
+def correlation_handler(conn: Connection, _catalog: Catalog, rows: EventRows) -> None:
+    apply_correlations(conn, rows)
+
+
+def default_handlers() -> list[Handler]:
+    """Health, then correlation. Alert rules append themselves here (a later issue)."""
+    return [health_handler, correlation_handler]

@@ -1,0 +1,83 @@
+"""The router as a background task: route what is due, record status changes, idle briefly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import anyio.to_thread
+import structlog
+
+from control_tower.db import unit_of_work
+from control_tower.events.routing import Router, RouteReport
+from control_tower.health.rollups import prune_evidence
+from control_tower.health.service import record_status_changes
+from control_tower.observability.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+class RouterLoop:
+    def __init__(
+        self,
+        router: Router,
+        metrics: Metrics | None = None,
+        idle_seconds: float = 0.25,
+        sweep_seconds: float = 30.0,
+    ) -> None:
+        self.router = router
+        self.metrics = metrics
+        self.idle_seconds = idle_seconds
+        self.sweep_seconds = sweep_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._last_sweep = 0.0
+
+    def wake(self) -> None:
+        """Called after an ingest commit so new events route without waiting for the idle tick."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"ct-{self.router.name}")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def step(self) -> RouteReport:
+        """One routing step plus status bookkeeping (sync; runs in a worker thread)."""
+        report = self.router.route_once()
+        if self.metrics is not None:
+            for outcome in ("routed", "retrying", "dead"):
+                if count := getattr(report, outcome):
+                    self.metrics.routed.labels(outcome).inc(count)
+        now = self.router.clock.now()
+        sweep = time.monotonic() - self._last_sweep >= self.sweep_seconds
+        if report.touched_systems or sweep:
+            with unit_of_work(self.router.engine, write=True) as conn:
+                record_status_changes(
+                    conn, self.router.catalog, now, None if sweep else report.touched_systems
+                )
+                if sweep:
+                    prune_evidence(conn, now)
+            if sweep:
+                self._last_sweep = time.monotonic()
+        return report
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                report = await anyio.to_thread.run_sync(self.step)
+            except Exception as exc:
+                log.error("router_step_failed", error=type(exc).__name__, exc_info=exc)
+                report = RouteReport()
+            if report.routed or report.retrying or report.dead or report.lost_lease:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)

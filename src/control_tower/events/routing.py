@@ -1,0 +1,217 @@
+"""The router: claims outbox rows with a lease, applies each event to the handlers once.
+
+Several routers may run (in `ct serve` and in `ct worker` processes). On PostgreSQL they claim
+with `FOR UPDATE SKIP LOCKED`; on SQLite the write lock serialises claims. A claim is a lease:
+a router that dies mid-batch leaves rows whose lease expires and another router takes them.
+A batch's effects and its "routed" marks commit together, and only while the lease is still
+ours, so an event is never applied twice. A failing event is retried with exponential backoff
+and jitter, alone, and after `max_attempts` it is `dead` (the DLQ) with its last error.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, and_, or_, select, update
+
+from control_tower.catalog import Catalog
+from control_tower.db import unit_of_work
+from control_tower.events.handlers import Handler, default_handlers
+from control_tower.health.rollups import attributed_systems
+from control_tower.kit.clock import Clock
+from control_tower.models import event_routes, events
+
+log = structlog.get_logger(__name__)
+
+CLAIMABLE = ("pending", "retrying")
+
+
+@dataclass
+class RouterConfig:
+    batch_size: int = 200
+    lease_seconds: float = 30.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 300.0
+
+
+@dataclass
+class RouteReport:
+    routed: int = 0
+    retrying: int = 0
+    dead: int = 0
+    lost_lease: int = 0
+    touched_systems: set[str] = field(default_factory=set)
+
+
+def backoff_seconds(attempt: int, config: RouterConfig, rng: random.Random) -> float:
+    """Exponential backoff with full jitter in [50%, 100%] of the capped delay."""
+    delay = min(config.backoff_base_seconds * 2.0 ** (attempt - 1), config.backoff_max_seconds)
+    return delay * (0.5 + rng.random() / 2)
+
+
+class Router:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        clock: Clock,
+        config: RouterConfig | None = None,
+        handlers: list[Handler] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.clock = clock
+        self.config = config or RouterConfig()
+        self.handlers = handlers if handlers is not None else default_handlers()
+        self.name = name or f"router-{uuid.uuid4().hex[:8]}"
+        self._rng = random.Random()
+
+    def claim(self, now: datetime) -> list[str]:
+        """Lease up to one batch of due rows; returns their event ids in ingest order."""
+        with unit_of_work(self.engine, write=True) as conn:
+            due = and_(
+                event_routes.c.status.in_(CLAIMABLE),
+                event_routes.c.available_at <= now,
+                or_(
+                    event_routes.c.lease_expires_at.is_(None),
+                    event_routes.c.lease_expires_at < now,
+                ),
+            )
+            query = (
+                select(event_routes.c.event_id)
+                .where(due)
+                .order_by(event_routes.c.seq)
+                .limit(self.config.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = [r.event_id for r in conn.execute(query)]
+            if ids:
+                conn.execute(
+                    update(event_routes)
+                    .where(event_routes.c.event_id.in_(ids))
+                    .values(
+                        lease_owner=self.name,
+                        lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
+                        updated_at=now,
+                    )
+                )
+            return ids
+
+    def route_once(self) -> RouteReport:
+        """Claim one batch and apply it; the unit a loop or a test drives."""
+        now = self.clock.now()
+        report = RouteReport()
+        ids = self.claim(now)
+        if not ids:
+            return report
+        try:
+            self._apply_batch(ids, now, report)
+        except _LeaseLost:
+            report.lost_lease += len(ids)
+        except Exception:
+            # One event spoils the batch: apply each alone so only the bad one is retried.
+            for event_id in ids:
+                try:
+                    self._apply_batch([event_id], now, report)
+                except _LeaseLost:
+                    report.lost_lease += 1
+                except Exception as exc:
+                    self._fail(event_id, now, exc, report)
+        return report
+
+    def _apply_batch(self, ids: Sequence[str], now: datetime, report: RouteReport) -> None:
+        with unit_of_work(self.engine, write=True) as conn:
+            rows = list(
+                conn.execute(
+                    select(events).where(events.c.event_id.in_(ids)).order_by(events.c.seq)
+                ).mappings()
+            )
+            for handler in self.handlers:
+                handler(conn, self.catalog, rows)
+            marked = self._mark(conn, ids, now, status="routed", values={"last_error": None})
+            if marked != len(ids):
+                raise _LeaseLost()
+            conn.execute(
+                update(events).where(events.c.event_id.in_(ids)).values(ingest_status="routed")
+            )
+            report.routed += len(ids)
+            report.touched_systems |= _systems_of(self.catalog, rows)
+
+    def _mark(
+        self,
+        conn: Connection,
+        ids: Sequence[str],
+        now: datetime,
+        *,
+        status: str,
+        values: dict[str, Any],
+    ) -> int:
+        result = conn.execute(
+            update(event_routes)
+            .where(event_routes.c.event_id.in_(ids), event_routes.c.lease_owner == self.name)
+            .values(status=status, lease_owner=None, lease_expires_at=None, updated_at=now,
+                    **values)
+        )  # fmt: skip
+        return int(result.rowcount or 0)
+
+    def _fail(self, event_id: str, now: datetime, exc: Exception, report: RouteReport) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        with unit_of_work(self.engine, write=True) as conn:
+            attempts = (
+                conn.execute(
+                    select(event_routes.c.attempts).where(event_routes.c.event_id == event_id)
+                ).scalar_one()
+                + 1
+            )
+            dead = attempts >= self.config.max_attempts
+            status = "dead" if dead else "retrying"
+            delay = 0.0 if dead else backoff_seconds(attempts, self.config, self._rng)
+            marked = self._mark(
+                conn, [event_id], now, status=status,
+                values={"attempts": attempts, "last_error": error,
+                        "available_at": now + timedelta(seconds=delay)},
+            )  # fmt: skip
+            if not marked:
+                report.lost_lease += 1
+                return
+            conn.execute(
+                update(events)
+                .where(events.c.event_id == event_id)
+                .values(ingest_status=status, ingest_attempt=attempts)
+            )
+        if dead:
+            report.dead += 1
+        else:
+            report.retrying += 1
+        log.warning("event_routing_failed", event_id=event_id, attempt=attempts, status=status,
+                    error=type(exc).__name__)  # fmt: skip
+
+    def drain(self, max_batches: int = 1000) -> RouteReport:
+        """Route until nothing is due (tests and `ct rebuild` use it)."""
+        total = RouteReport()
+        for _ in range(max_batches):
+            report = self.route_once()
+            if not (report.routed or report.retrying or report.dead or report.lost_lease):
+                break
+            total.routed += report.routed
+            total.retrying += report.retrying
+            total.dead += report.dead
+            total.lost_lease += report.lost_lease
+            total.touched_systems |= report.touched_systems
+        return total
+
+
+class _LeaseLost(Exception):
+    """Another router took these rows after our lease expired; our work is rolled back."""
+
+
+def _systems_of(catalog: Catalog, rows: Sequence[Any]) -> set[str]:
+    return {system.id for row in rows for system in attributed_systems(catalog, row)}

@@ -1,0 +1,188 @@
+"""Apply routed events to the per-system rollups, state and evidence (the router's health handler).
+
+Everything health needs is kept here as small counters per system and hour, so evaluating
+health reads a bounded number of rows whatever the size of the event history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case, delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+from control_tower.catalog import Catalog
+from control_tower.catalog.model import System
+from control_tower.kit.errors import Unprocessable
+from control_tower.models import health_evidence, system_rollups, system_state
+from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
+
+HIGH_SEVERITIES = {"high", "critical"}
+FAILED_RUN_STATUSES = {"failed"}
+EVIDENCE_KEEP = timedelta(days=8)
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def latency_column(seconds: float) -> str:
+    for bound, column in zip(LATENCY_BOUNDS, LATENCY_COLUMNS, strict=False):
+        if seconds <= bound:
+            return column
+    return LATENCY_COLUMNS[-1]
+
+
+def _insert(conn: Connection) -> Any:
+    # ON CONFLICT … DO UPDATE is spelled through each dialect's own insert().
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def attributed_systems(catalog: Catalog, event: Mapping[Any, Any]) -> list[System]:
+    """The systems an event speaks for: payload.system_id first, else its source's systems.
+
+    A `system_id` that names no system in the catalogue is an error: the event is retried and
+    ends in the DLQ, where someone fixes the catalogue or the producer.
+    """
+    payload = event["payload"] or {}
+    named = payload.get("system_id")
+    if isinstance(named, str):
+        system = catalog.system(named)
+        if system is None:
+            raise Unprocessable(f"event names unknown system {named!r}", code="unknown_system")
+        return [system]
+    trigger_system = _run_target_system(catalog, event)
+    if trigger_system is not None:
+        return [trigger_system]
+    return catalog.systems_for_source(event["source"])
+
+
+def _run_target_system(catalog: Catalog, event: Mapping[Any, Any]) -> System | None:
+    if not str(event["type"]).startswith("ct.run."):
+        return None
+    trigger_name = (event["payload"] or {}).get("trigger")
+    for trigger in getattr(catalog, "triggers", []):
+        if getattr(trigger, "name", None) == trigger_name:
+            target = getattr(trigger, "target", None)
+            system_id = getattr(target, "system", None)
+            return catalog.system(system_id) if isinstance(system_id, str) else None
+    return None
+
+
+@dataclass
+class _Delta:
+    counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class _State:
+    last_event_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    last_heartbeat_event_id: str | None = None
+
+
+def apply_events(conn: Connection, catalog: Catalog, rows: Iterable[Mapping[Any, Any]]) -> set[str]:
+    """Fold events into rollups, state and evidence; returns the systems touched."""
+    deltas: dict[tuple[str, datetime], _Delta] = defaultdict(_Delta)
+    states: dict[str, _State] = defaultdict(_State)
+    evidence: list[dict[str, Any]] = []
+    for row in rows:
+        etype = catalog.event_type(row["type"])
+        signal = etype.health_signal if etype else None
+        received = row["received_at"]
+        at = min(row["occurred_at"], received)
+        latency = max((received - row["occurred_at"]).total_seconds(), 0.0)
+        payload = row["payload"] or {}
+        for system in attributed_systems(catalog, row):
+            delta = deltas[(system.id, hour_floor(at))].counters
+            delta["events"] += 1
+            delta[latency_column(latency)] += 1
+            if latency > system.slo.intake_latency.amber_p95_seconds:
+                evidence.append(_evidence(system.id, "slow", row, at))
+            if signal == "error":
+                delta["errors"] += 1
+                if payload.get("severity") in HIGH_SEVERITIES:
+                    delta["high_errors"] += 1
+                evidence.append(_evidence(system.id, "error", row, at))
+            elif signal == "heartbeat":
+                delta["heartbeats"] += 1
+            elif signal == "run_result":
+                failed = payload.get("status") in FAILED_RUN_STATUSES
+                delta["runs_failed" if failed else "runs_ok"] += 1
+                if failed:
+                    evidence.append(_evidence(system.id, "run_failed", row, at))
+            state = states[system.id]
+            state.last_event_at = max(filter(None, (state.last_event_at, at)))
+            # Heartbeats, successful polls and anything the system itself sends prove it alive.
+            alive = signal == "heartbeat" or row["source"] in system.sources
+            if alive and (state.last_heartbeat_at is None or at >= state.last_heartbeat_at):
+                state.last_heartbeat_at = at
+                state.last_heartbeat_event_id = row["event_id"]
+    _upsert_rollups(conn, deltas)
+    _upsert_states(conn, states)
+    if evidence:
+        stmt = _insert(conn)(health_evidence).on_conflict_do_nothing()
+        conn.execute(stmt, evidence)
+    return set(states)
+
+
+def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> dict[str, Any]:
+    return {"system_id": system_id, "kind": kind, "event_id": row["event_id"], "occurred_at": at}
+
+
+def _upsert_rollups(conn: Connection, deltas: dict[tuple[str, datetime], _Delta]) -> None:
+    columns = ["events", "errors", "high_errors", "heartbeats", "runs_ok", "runs_failed"]
+    columns += LATENCY_COLUMNS
+    for (system_id, bucket), delta in deltas.items():
+        values = {name: delta.counters.get(name, 0) for name in columns}
+        stmt = _insert(conn)(system_rollups).values(
+            system_id=system_id, bucket_start=bucket, **values
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["system_id", "bucket_start"],
+            set_={name: system_rollups.c[name] + stmt.excluded[name] for name in columns},
+        )
+        conn.execute(stmt)
+
+
+def _later(column: Any, new: Any) -> Any:
+    return case((column.is_(None), new), (new > column, new), else_=column)
+
+
+def _upsert_states(conn: Connection, states: dict[str, _State]) -> None:
+    for system_id, state in states.items():
+        stmt = _insert(conn)(system_state).values(
+            system_id=system_id,
+            last_event_at=state.last_event_at,
+            last_heartbeat_at=state.last_heartbeat_at,
+            last_heartbeat_event_id=state.last_heartbeat_event_id,
+            status="unknown",
+            reasons=[],
+        )
+        ex = stmt.excluded
+        hb_newer = (system_state.c.last_heartbeat_at.is_(None)) | (
+            ex.last_heartbeat_at > system_state.c.last_heartbeat_at
+        )
+        set_: dict[str, Any] = {
+            "last_event_at": _later(system_state.c.last_event_at, ex.last_event_at),
+        }
+        if state.last_heartbeat_at is not None:
+            set_["last_heartbeat_at"] = case(
+                (hb_newer, ex.last_heartbeat_at), else_=system_state.c.last_heartbeat_at
+            )
+            set_["last_heartbeat_event_id"] = case(
+                (hb_newer, ex.last_heartbeat_event_id),
+                else_=system_state.c.last_heartbeat_event_id,
+            )
+        conn.execute(stmt.on_conflict_do_update(index_elements=["system_id"], set_=set_))
+
+
+def prune_evidence(conn: Connection, now: datetime) -> int:
+    result = conn.execute(
+        delete(health_evidence).where(health_evidence.c.occurred_at < now - EVIDENCE_KEEP)
+    )
+    return int(result.rowcount or 0)

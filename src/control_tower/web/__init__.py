@@ -1,0 +1,1 @@
+"""The web UI: a small server-rendered sub-app over the same services as the API."""

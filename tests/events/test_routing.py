@@ -1,0 +1,172 @@
+"""The router: outbox rows written with events, leases, exactly-once application, retries, DLQ."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from control_tower.catalog import Catalog
+from control_tower.db import unit_of_work
+from control_tower.events.routing import (
+    Router,
+    RouterConfig,
+    RouteReport,
+    _LeaseLost,
+    backoff_seconds,
+)
+from control_tower.kit.clock import FrozenClock
+from control_tower.models import event_routes, events, system_rollups
+from tests.helpers import Emit
+
+
+def route_status(engine: Engine, event_id: str) -> tuple[str, str, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(event_routes.c.status, events.c.ingest_status, event_routes.c.attempts)
+            .join(events, events.c.event_id == event_routes.c.event_id)
+            .where(events.c.event_id == event_id)
+        ).one()
+    return row.status, row.ingest_status, row.attempts
+
+
+def rollup_events(engine: Engine, system_id: str) -> int:
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.coalesce(func.sum(system_rollups.c.events), 0)).where(
+                system_rollups.c.system_id == system_id
+            )
+        ).scalar_one()
+    return int(total)
+
+
+def heartbeat(emit: Emit, **kw: object) -> str:
+    return emit("system.heartbeat", "backend", {"system_id": "backend"}, **kw)
+
+
+def test_each_event_gets_an_outbox_row_in_its_transaction(
+    engine: Engine, emit: Emit, router: Router
+) -> None:
+    event_id = heartbeat(emit)
+    assert route_status(engine, event_id) == ("pending", "accepted", 0)
+    report = router.drain()
+    assert report.routed == 1
+    assert route_status(engine, event_id) == ("routed", "routed", 0)
+    assert rollup_events(engine, "backend") == 1
+
+
+def test_a_dead_routers_lease_expires_and_another_finishes(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock
+) -> None:
+    ids = [heartbeat(emit) for _ in range(5)]
+    config = RouterConfig(lease_seconds=30)
+    crashed = Router(engine, catalog, clock, config, name="crashed")
+    survivor = Router(engine, catalog, clock, config, name="survivor")
+    assert crashed.claim(clock.now()) == ids  # claims, then "dies" before applying
+    assert survivor.route_once().routed == 0  # the lease still holds
+    clock.advance(timedelta(seconds=31))
+    assert survivor.drain().routed == 5
+    assert rollup_events(engine, "backend") == 5
+    # The crashed router comes back and tries to apply its stale claim: nothing is applied twice.
+    report = crashed.route_once()
+    assert report.routed == 0
+    assert rollup_events(engine, "backend") == 5
+
+
+def test_late_router_loses_its_lease_and_applies_nothing(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock
+) -> None:
+    heartbeat(emit)
+    slow = Router(engine, catalog, clock, RouterConfig(lease_seconds=10), name="slow")
+    fast = Router(engine, catalog, clock, RouterConfig(lease_seconds=10), name="fast")
+    ids = slow.claim(clock.now())
+    clock.advance(timedelta(seconds=11))
+    assert fast.drain().routed == 1
+    with pytest.raises(_LeaseLost):
+        slow._apply_batch(ids, clock.now(), RouteReport())
+    assert rollup_events(engine, "backend") == 1
+
+
+def test_parallel_routers_apply_every_event_exactly_once(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock
+) -> None:
+    total = 300
+    for _ in range(total):
+        heartbeat(emit)
+    routers = [
+        Router(engine, catalog, clock, RouterConfig(batch_size=20), name=f"r{i}") for i in range(3)
+    ]
+    routed: list[int] = []
+    lock = threading.Lock()
+
+    def run(router: Router) -> None:
+        report = router.drain()
+        with lock:
+            routed.append(report.routed)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in routers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(routed) == total
+    assert rollup_events(engine, "backend") == total
+    with engine.connect() as conn:
+        pending = conn.execute(
+            select(func.count()).select_from(event_routes).where(event_routes.c.status != "routed")
+        ).scalar_one()
+    assert pending == 0
+
+
+def test_failing_event_retries_with_backoff_then_dies_with_its_error(
+    engine: Engine, emit: Emit, router: Router, clock: FrozenClock
+) -> None:
+    good = heartbeat(emit)
+    bad = emit("system.heartbeat", "backend", {"system_id": "no-such-system"})
+    report = router.route_once()
+    assert report.routed == 1
+    assert report.retrying == 1
+    assert route_status(engine, good)[0] == "routed"
+    assert route_status(engine, bad) == ("retrying", "retrying", 1)
+    assert router.route_once().retrying == 0  # not due yet: backoff
+    delays = []
+    for _ in range(2):
+        with engine.connect() as conn:
+            available = conn.execute(
+                select(event_routes.c.available_at).where(event_routes.c.event_id == bad)
+            ).scalar_one()
+        delays.append((available - clock.now()).total_seconds())
+        clock.set(available)
+        router.route_once()
+    assert 1 <= delays[0] <= 2
+    assert 2 <= delays[1] <= 4
+    status, ingest_status, attempts = route_status(engine, bad)
+    assert (status, ingest_status, attempts) == ("dead", "dead", 3)
+    with engine.connect() as conn:
+        error = conn.execute(
+            select(event_routes.c.last_error).where(event_routes.c.event_id == bad)
+        ).scalar_one()
+    assert "no-such-system" in error
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    config = RouterConfig(backoff_base_seconds=2, backoff_max_seconds=60)
+    rng = random.Random(7)
+    for attempt, full in ((1, 2), (2, 4), (3, 8), (6, 60), (10, 60)):
+        delay = backoff_seconds(attempt, config, rng)
+        assert full / 2 <= delay <= full
+
+
+def test_router_marks_routed_and_counts_in_one_transaction(
+    engine: Engine, emit: Emit, router: Router
+) -> None:
+    for _ in range(3):
+        heartbeat(emit)
+    router.drain()
+    with unit_of_work(engine, write=False) as conn:
+        states = {r.ingest_status for r in conn.execute(select(events.c.ingest_status))}
+    assert states == {"routed"}
+    assert rollup_events(engine, "backend") == 3
