@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_default_catalog
+from control_tower.db import unit_of_work
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import runs
+from control_tower.runs.service import Caller, start_run
 from tests.helpers import Staff
 from tests.runs.conftest import store_counts
 from tests.runs.target_server import Target
@@ -179,3 +183,42 @@ def test_inputs_are_redacted_in_the_run(api: TestClient, staff: Staff, engine: E
         row = conn.execute(select(runs)).one()
     assert row.inputs["reason"] == "call [REDACTED] first"
     assert row.redactions == ["reason"]
+
+
+def test_concurrent_identical_requests_create_one_run(
+    engine: Engine, run_clock: FrozenClock
+) -> None:
+    catalog = load_default_catalog()
+    caller = Caller("operator-user", Role.operator)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def request(key: str | None) -> None:
+        # Keyless requests dedupe on inputs, keyed ones on the key: different inputs keep
+        # the two groups apart whatever order the threads run in.
+        inputs = {"contract_id": "C-RACE" if key is None else "C-RACE-KEYED"}
+        try:
+            with unit_of_work(engine) as conn:
+                accepted = start_run(
+                    conn,
+                    catalog,
+                    "contract.regenerate",
+                    inputs,
+                    caller=caller,
+                    now=run_clock.now(),
+                    idempotency_key=key,
+                )
+            results.append(accepted.run_id)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, args=(None,)) for _ in range(6)]
+    threads += [threading.Thread(target=request, args=("race-key",)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(results) == 12
+    assert len(set(results)) == 2  # one run per group, however the requests interleave
+    assert store_counts(engine)["runs"] == 2

@@ -230,3 +230,38 @@ def test_duplicate_requests_and_concurrent_workers_apply_each_run_once(
     statuses = {show(api, staff, run_id)["status"] for run_id in run_ids}
     assert statuses == {"success"}
     assert target.effects == dict.fromkeys(run_ids, 1)
+
+
+def test_429_and_408_are_retried_like_5xx(
+    api: TestClient,
+    staff: Staff,
+    make_worker: WorkerFactory,
+    target: Target,
+    run_clock: FrozenClock,
+) -> None:
+    target.state.script = [429, 408]
+    run_id = trigger(api, staff)
+    worker = make_worker()
+    statuses = []
+    for _ in range(3):
+        step = worker.run_once()
+        assert step is not None
+        statuses.append(step.status)
+        run_clock.advance(timedelta(minutes=5))
+    assert statuses == ["running", "running", "success"]
+    assert target.effects == {run_id: 1}
+
+
+def test_a_run_whose_trigger_left_the_catalogue_fails_without_a_call(
+    api: TestClient, staff: Staff, make_worker: WorkerFactory, target: Target
+) -> None:
+    run_id = trigger(api, staff)
+    smaller = load_default_catalog().model_copy(deep=True)
+    smaller.triggers = [t for t in smaller.triggers if t.name != "contract.regenerate"]
+    smaller.model_post_init(None)
+    step = make_worker(catalog=smaller).run_once()
+    assert step is not None
+    assert step.status == "failed"
+    run = show(api, staff, run_id)
+    assert "no longer in the catalogue" in run["transitions"][-1]["reason"]
+    assert target.deliveries == []
