@@ -19,6 +19,7 @@ from control_tower.events.router import router as events_router
 from control_tower.events.router_loop import RouterLoop
 from control_tower.events.schemas import EventIn
 from control_tower.health.router import router as health_router
+from control_tower.integrations.github import router as github_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.kit.loops import BackgroundLoops
@@ -26,7 +27,9 @@ from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
+from control_tower.pollers.service import poller_jobs
 from control_tower.runs.router import router as runs_router
+from control_tower.scheduler import Scheduler
 from control_tower.settings import Settings
 from control_tower.web.app import create_web_app
 
@@ -63,6 +66,10 @@ def create_app(
             ctx.router_loop = RouterLoop(ctx.new_router(), metrics)
             ctx.committer.on_commit.append(ctx.router_loop.wake)
             await ctx.router_loop.start()
+        scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
+        app.state.scheduler = scheduler
+        if scheduler is not None:
+            await scheduler.start()
         background = BackgroundLoops(
             background_loops(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
         )
@@ -71,6 +78,8 @@ def create_app(
             yield
         finally:
             await background.stop()
+            if scheduler is not None:
+                await scheduler.stop()
             if ctx.router_loop is not None:
                 await ctx.router_loop.stop()
             await ctx.committer.stop()
@@ -87,6 +96,7 @@ def create_app(
     app.include_router(events_router)
     app.include_router(dlq_router)
     app.include_router(health_router)
+    app.include_router(github_router)
     app.include_router(runs_router)
     app.mount("/ui", create_web_app(app))
 
@@ -97,6 +107,14 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def build_scheduler(ctx: AppContext) -> Scheduler:
+    """The leader-only scheduler with every feature's periodic jobs."""
+    scheduler = Scheduler(ctx.engine, ctx.clock, tick_seconds=ctx.settings.scheduler_tick_seconds)
+    for job in poller_jobs(ctx.engine, ctx.catalog, ctx.clock):
+        scheduler.register(job)
+    return scheduler
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:

@@ -91,6 +91,19 @@ class Settings(BaseSettings):
         description="Replaces scheme, host and port of every trigger target URL in the "
         "catalogue (keeps the path), e.g. http://127.0.0.1:9000 for a staging stub.",
     )
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Run the scheduler (pollers and other periodic jobs) inside `ct serve`; "
+        "on PostgreSQL only the process holding the leader lock runs jobs.",
+    )
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler looks for due jobs."
+    )
+    github_webhook_secret: str | None = Field(
+        default=None,
+        description="Secret of the GitHub webhook that posts to /integrations/github "
+        "(X-Hub-Signature-256); unset means the endpoint answers 503.",
+    )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     log_json: bool = Field(default=True, description="JSON logs (true) or console logs (false).")
 

@@ -170,3 +170,18 @@ def test_status_is_the_worst_objective_and_reasons_sort_worst_first(
     assert {r.objective for r in ev.reasons} == {
         "heartbeat_gap", "errors_24h", "intake_latency_p95", "run_success_rate"
     }  # fmt: skip
+
+
+def test_a_failed_check_is_an_error_for_its_system_not_a_heartbeat(
+    engine: Engine, catalog: Catalog, clock: FrozenClock, emit: Emit, router: Router
+) -> None:
+    clock.set(THURSDAY_10)
+    failed = emit(
+        "system.check.failed", "ct",
+        {"system_id": "portal", "poller": "portal-http", "error": "timeout"},
+    )  # fmt: skip
+    router.drain()
+    ev = evaluate(engine, catalog, "portal", THURSDAY_10)
+    assert reason(ev, "errors_24h").evidence == [failed]
+    assert ev.last_heartbeat_at is None
+    assert reason(ev, "heartbeat_gap").status is HealthStatus.unknown

@@ -12,6 +12,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
+from control_tower.catalog.pollers import Poller
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -70,6 +71,7 @@ class Catalog(Strict):
     sources: list[Source]
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
+    pollers: list[Poller] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
@@ -119,10 +121,16 @@ def reference_problems(data: Any) -> Problems:
             for j, src in enumerate(refs if isinstance(refs, list) else []):
                 if isinstance(src, str) and src not in known:
                     problems.append(((section, i, "sources", j), f"unknown source {src!r}"))
+    pollers = _entries(data, "pollers")
+    problems += _duplicates("pollers", [(i, e.get("name")) for i, e in pollers], key="name")
+    system_ids = {e.get("id") for _, e in _entries(data, "systems")}
+    for i, entry in pollers:
+        system = entry.get("system")
+        if isinstance(system, str) and system not in system_ids:
+            problems.append((("pollers", i, "system"), f"unknown system {system!r}"))
     problems += _duplicates(
         "triggers", [(i, e.get("name")) for i, e in _entries(data, "triggers")], key="name"
     )
-    system_ids = {e.get("id") for _, e in _entries(data, "systems")}
     problems += trigger_reference_problems(_entries(data, "triggers"), system_ids)
     return problems
 

@@ -9,6 +9,7 @@ on and writes nothing, while the worker that took over repeats the call with the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -334,16 +335,16 @@ class RunWorker:
     async def loop(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleep `poll_seconds` whenever nothing is due."""
         log.info("run_worker_started", worker_id=self.worker_id)
-        while not stop.is_set():
-            try:
-                step = await asyncio.to_thread(self.run_once)
-            except Exception:  # a bad run must not stop the worker
-                log.exception("run_worker_step_failed", worker_id=self.worker_id)
-                step = None
-            if step is None:
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
-        self.client.close()
+                    step = await asyncio.to_thread(self.run_once)
+                except Exception:  # a bad run must not stop the worker
+                    log.exception("run_worker_step_failed", worker_id=self.worker_id)
+                    step = None
+                if step is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+        finally:
+            self.client.close()
         log.info("run_worker_stopped", worker_id=self.worker_id)

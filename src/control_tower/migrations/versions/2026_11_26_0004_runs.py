@@ -1,7 +1,7 @@
 """runs: runs, run_transitions and run_notes (the last two append-only)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-26
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from control_tower.models.base import BigIntId, JsonType, UTCDateTime
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Native integrations: other services' own webhook formats, verified their way."""

@@ -1,0 +1,1 @@
+"""Pull sources: HTTP checks and the GitHub Actions poller, run on the scheduler."""
