@@ -7,6 +7,7 @@ CT_REQUIRE_POSTGRES=1 (set by .ci/run), which makes that a failure.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -173,6 +174,12 @@ def catalog_sources() -> set[str]:
     return load_default_catalog().source_ids()
 
 
+@functools.cache
+def default_sources() -> frozenset[str]:
+    """The default catalogue's sources, parsed once: loading the catalogue takes ~80 ms."""
+    return frozenset(load_default_catalog().source_ids())
+
+
 def issue_token(
     engine: Engine,
     name: str,
@@ -188,7 +195,7 @@ def issue_token(
             source=source,
             now=datetime.now(UTC),
             master_key=TEST_MASTER_KEY.encode(),
-            known_sources=load_default_catalog().source_ids(),
+            known_sources=set(default_sources()),
             actor="test",
             **extra,
         )

@@ -72,6 +72,18 @@ def test_the_database_refuses_update_and_delete(engine: Engine, statement: str) 
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 2
 
 
+def test_the_database_refuses_emptying_the_log(engine: Engine) -> None:
+    append_rows(engine, 2)
+    # PostgreSQL has TRUNCATE (a statement trigger); SQLite empties a table with DELETE.
+    statement = (
+        "TRUNCATE audit_log" if engine.dialect.name == "postgresql" else "DELETE FROM audit_log"
+    )
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(statement))
+    with unit_of_work(engine, write=False) as conn:
+        assert chain.verify(conn) == chain.VerifyResult(ok=True, rows=2)
+
+
 def tamper(conn: Connection, statement: str) -> None:
     """Change audit_log behind CT's back, getting past the append-only trigger."""
     if conn.dialect.name == "sqlite":

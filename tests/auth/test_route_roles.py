@@ -180,7 +180,9 @@ def test_every_route_times_every_role(
     failures: list[str] = []
     with TestClient(walk_app, raise_server_exceptions=False) as client:
         for endpoint, required in protected:
-            assert required is not None
+            if required is None:
+                failures.append(f"{endpoint.method} {endpoint.path} declares no role")
+                continue
             where = f"{endpoint.method} {endpoint.path} (needs {required.value})"
             anonymous = call(client, endpoint, None)
             if anonymous != 401:

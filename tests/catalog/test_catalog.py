@@ -13,7 +13,8 @@ from control_tower.catalog import CatalogError, load_catalog, load_default_catal
 from control_tower.catalog.loader import default_catalog_text
 from control_tower.cli.main import app as cli
 from control_tower.settings import Settings
-from tests.helpers import Producer, make_event
+from tests.conftest import TEST_MASTER_KEY
+from tests.helpers import Producer, cli_env, make_event
 
 BROKEN = """\
 version: 1
@@ -90,6 +91,32 @@ def test_every_problem_is_reported_with_its_path_and_line(tmp_path: Path) -> Non
         assert words in found[(where, line)]
 
 
+def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
+    text = default_catalog_text().replace(
+        "    sources: [finance]\n",
+        "    sources: [finance]\n    sources: [backend]\n",
+        1,
+    )
+    text += "organisation: Someone Else\n"
+    path = tmp_path / "dupes.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    found = [(p.path, p.message) for p in caught.value.problems]
+    assert len(found) == 2, found
+    assert found[0][0] == "systems[2].sources"
+    assert "duplicate key 'sources'" in found[0][1]
+    assert found[1] == (
+        "organisation",
+        "duplicate key 'organisation': only the last one would count",
+    )
+    lines = text.splitlines()
+    for problem in caught.value.problems:
+        assert problem.line is not None
+        key = problem.path.rsplit(".", 1)[-1]
+        assert lines[problem.line - 1].strip().startswith(key + ":")
+
+
 def test_ct_catalog_validate_exits_0_on_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "swan.yaml"
     path.write_text(default_catalog_text())
@@ -136,9 +163,22 @@ def test_ct_catalog_points_the_server_at_another_file(
         assert refused.json()["error"]["code"] == "unknown_event_type"
 
 
-def test_settings_read_ct_catalog_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_ct_catalog_from_the_environment_is_the_one_the_cli_uses(
+    database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "custom.yaml"
-    monkeypatch.setenv("CT_CATALOG", str(path))
-    assert Settings().catalog == path
+    path.write_text(CUSTOM.replace("  - id: backend\n", "  - id: backend\n  - id: payroll\n", 1))
+    env = cli_env(database_url, tmp_path / "data", TEST_MASTER_KEY)
+    args = ["token", "create", "--name", "payroll-bot", "--role", "producer", "--source", "payroll"]
+    refused = CliRunner().invoke(cli, args, env=env)
+    assert refused.exit_code == 1
+    assert "unknown source 'payroll'" in refused.output
+    accepted = CliRunner().invoke(cli, args, env={**env, "CT_CATALOG": str(path)})
+    assert accepted.exit_code == 0, accepted.output
+
+
+def test_ct_catalog_validate_reports_a_missing_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["catalog", "validate", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 1
+    assert "absent.yaml" in result.output
+    assert "1 problem(s)" in result.output

@@ -177,3 +177,16 @@ def test_staff_tokens_cannot_post_events(
     assert_error(client.post("/events", content=body, headers=headers), 403, "insufficient_role")
     assert_error(client.post("/events/batch", content=b'{"events": []}', headers=headers), 403)
     assert store_counts(engine) == before
+
+
+def test_the_signature_is_checked_before_the_body_is_read_as_an_event(
+    client: TestClient, producer: Producer, engine: Engine
+) -> None:
+    before = store_counts(engine)
+    bad = "sha256=" + "0" * 64
+    for body in (b"{not json", json.dumps(make_event(payload={})).encode()):
+        headers = {**producer.headers(body), "X-CT-Signature": bad}
+        assert_error(client.post("/events", content=body, headers=headers), 401, "bad_signature")
+        headers["Content-Type"] = "text/plain"
+        assert_error(client.post("/events", content=body, headers=headers), 401, "bad_signature")
+    assert store_counts(engine) == before

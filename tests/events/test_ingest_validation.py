@@ -283,3 +283,77 @@ def test_a_lower_configured_limit_applies(
         assert len(ok) < 1024
         assert small.post("/events", content=ok, headers=headers).status_code == 202
     assert store_counts(engine).events == before.events + 1
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+    ids=["before year 1 in UTC", "after year 9999 in UTC"],
+)
+def test_a_timestamp_with_no_utc_instant_is_422(
+    client: TestClient, producer: Producer, engine: Engine, occurred_at: str
+) -> None:
+    before = store_counts(engine)
+    error = assert_error(post(client, producer, make_event(occurred_at=occurred_at)), 422)
+    assert error_fields(error) == ["occurred_at"]
+    assert store_counts(engine) == before
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"child": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [70, 900])
+def test_deeply_nested_json_is_400(
+    client: TestClient, producer: Producer, engine: Engine, depth: int
+) -> None:
+    before = store_counts(engine)
+    event = make_event(payload={"fn_name": "f", "severity": "low", "extra": nested(depth)})
+    body = json.dumps(event).encode()
+    response = client.post("/events", content=body, headers=producer.headers(body))
+    assert_error(response, 400, "json_too_deep")
+    assert store_counts(engine) == before
+
+
+def test_json_too_deep_for_the_parser_is_400(
+    client: TestClient, producer: Producer, engine: Engine
+) -> None:
+    before = store_counts(engine)
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = client.post("/events", content=body, headers=producer.headers(body))
+    assert_error(response, 400, "json_too_deep")
+    assert store_counts(engine) == before
+
+
+def test_nesting_within_the_limit_is_accepted(client: TestClient, producer: Producer) -> None:
+    event = make_event(payload={"fn_name": "f", "severity": "low", "extra": nested(50)})
+    assert post(client, producer, event).status_code == 202
+
+
+UNSTORABLE = {
+    "lone surrogate in a value": ('"stack_ref": "\\ud800"', "malformed_json"),
+    "lone surrogate in a key": ('"\\udfff": "x"', "malformed_json"),
+    "NUL in a value": ('"stack_ref": "a\\u0000b"', "unsupported_character"),
+    "NUL in a key": ('"k\\u0000": "x"', "unsupported_character"),
+    "number beyond float": ('"score": 1e400', "malformed_json"),
+    "negative number beyond float": ('"score": -1e400', "malformed_json"),
+}
+
+
+@pytest.mark.parametrize("case", UNSTORABLE, ids=list(UNSTORABLE))
+def test_json_that_parses_but_cannot_be_stored_is_400(
+    client: TestClient, producer: Producer, engine: Engine, case: str
+) -> None:
+    fragment, code = UNSTORABLE[case]
+    before = store_counts(engine)
+    event = make_event(payload={"fn_name": "f", "severity": "low", "placeholder": 1})
+    body = json.dumps(event).replace('"placeholder": 1', fragment).encode()
+    response = client.post("/events", content=body, headers=producer.headers(body))
+    assert_error(response, 400, code)
+    batch = b'{"events": [' + body + b"]}"
+    response = client.post("/events/batch", content=batch, headers=producer.headers(batch))
+    assert_error(response, 400, code)
+    assert store_counts(engine) == before

@@ -155,10 +155,23 @@ def b64(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    ["not a cursor!", "%%%", b64({"seq": 3}), b64(["3"]), b64([1, 2]), b64([]), b64("x")],
-)
+BAD_CURSORS = {
+    "not base64": "not a cursor!",
+    "percent signs": "%%%",
+    "object": b64({"seq": 3}),
+    "string seq": b64(["3"]),
+    "two keys": b64([1, 2]),
+    "empty list": b64([]),
+    "string": b64("x"),
+    "over bigint": b64([10**30]),
+    "under bigint": b64([-(10**30)]),
+    "zero": b64([0]),
+    "boolean": b64([True]),
+    "float": b64([1.5]),
+}
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS.values(), ids=list(BAD_CURSORS))
 def test_a_bad_cursor_is_400(client: TestClient, staff: Staff, cursor: str) -> None:
     response = client.get(
         "/events", params={"cursor": cursor}, headers=staff.headers(Role.maintainer)
@@ -200,3 +213,27 @@ def test_reading_events_needs_maintainer(
     else:
         assert listed.status_code == 200
         assert_error(one, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"until": "9999-12-31T23:59:59-01:00"},
+        {"type": "backend\x00.fn.error"},
+        {"source": "back\x00end"},
+        {"correlation_id": "run\x001"},
+    ],
+    ids=["since before year 1", "until after 9999", "NUL type", "NUL source", "NUL correlation"],
+)
+def test_filters_the_store_cannot_take_are_422(
+    client: TestClient, staff: Staff, params: dict[str, str]
+) -> None:
+    response = client.get("/events", params=params, headers=staff.headers(Role.maintainer))
+    error = assert_error(response, 422, "validation_failed")
+    assert [d["field"] for d in error["details"]] == list(params)
+
+
+def test_an_event_id_with_nul_is_422(client: TestClient, staff: Staff) -> None:
+    response = client.get("/events/evt%00x", headers=staff.headers(Role.maintainer))
+    assert_error(response, 422, "validation_failed")

@@ -57,6 +57,9 @@ def test_personal_data_is_masked_before_storage(
     assert read.status_code == 200
     assert read.json()["payload"] == expected_payload
     assert read.json()["redactions"] == masked_paths
+    listed = client.get("/events", headers=staff.headers(Role.maintainer))
+    [item] = listed.json()["items"]
+    assert (item["payload"], item["redactions"]) == (expected_payload, masked_paths)
 
     dump = store_dump(engine)
     assert "c-42" in dump  # the dump does include stored payloads

@@ -48,7 +48,14 @@ class IssuedToken:
         return out
 
 
-def _check_shape(role: Role, source: str | None, known_sources: set[str]) -> None:
+NAME_MAX = 128  # tokens.name is VARCHAR(128); PostgreSQL refuses longer, SQLite would not
+
+
+def _check_shape(role: Role, source: str | None, known_sources: set[str], name: str) -> None:
+    if not name.strip() or len(name) > NAME_MAX:
+        raise Unprocessable(
+            f"a token name is 1 to {NAME_MAX} characters, not blank", details={"field": "name"}
+        )
     if role is Role.producer:
         if not source:
             raise Unprocessable("a producer token needs --source", details={"field": "source"})
@@ -77,7 +84,7 @@ def create_token(
     rate_per_minute: int | None = None,
     burst: int | None = None,
 ) -> IssuedToken:
-    _check_shape(role, source, known_sources)
+    _check_shape(role, source, known_sources, name)
     if conn.execute(select(tokens.c.token_id).where(tokens.c.name == name)).first():
         raise Conflict(f"a token named {name!r} already exists", code="token_exists")
     token_id = secrets.token_hex(8)

@@ -55,6 +55,30 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...], index: dict[tuple[Any, .
             _line_index(item, (*path, i), index)
 
 
+def _duplicate_keys(node: yaml.Node, path: tuple[Any, ...]) -> list[Problem]:
+    """YAML keeps the last of two equal keys without a word; the catalogue reports them."""
+    found: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name is not None and name != "<<":
+                if name in seen:
+                    found.append(
+                        Problem(
+                            format_path((*path, name)),
+                            key.start_mark.line + 1,
+                            f"duplicate key {name!r}: only the last one would count",
+                        )
+                    )
+                seen.add(name)
+            found += _duplicate_keys(value, (*path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, i))
+    return found
+
+
 def _line_for(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in index:
@@ -77,11 +101,11 @@ def parse_catalog(text: str, source: str) -> Catalog:
         _line_index(root, (), lines)
     # Top-level `x-…` keys hold YAML anchors to reuse, as OpenAPI's extensions do.
     data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
-    problems: list[Problem] = []
+    problems = _duplicate_keys(root, ()) if root is not None else []
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        problems = [
+        problems += [
             Problem(format_path(tuple(e["loc"])), _line_for(lines, tuple(e["loc"])), e["msg"])
             for e in exc.errors()
         ]

@@ -83,6 +83,11 @@ class GroupCommitter:
             outcomes = await anyio.to_thread.run_sync(self._write, rows)
         except Exception as exc:
             log.error("group_commit_failed", events=len(rows), error=type(exc).__name__)
+            if len(batch) > 1:
+                # One request's rows must not fail the others: commit each request alone.
+                for item in batch:
+                    await self._commit([item])
+                return
             for _, future in batch:
                 if not future.done():
                     future.set_exception(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,11 +94,58 @@ def _reject_float_constant(value: str) -> Any:
     raise ValueError(f"{value} is not valid JSON")
 
 
+MAX_JSON_DEPTH = 64
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_reject_float_constant)
+        value = json.loads(body, parse_constant=_reject_float_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
+    except RecursionError as exc:
+        raise BadRequest(
+            f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
+        ) from exc
+    _check_json_values(value)
+    return value
+
+
+def _check_json_values(value: Any) -> None:
+    """Refuse what parses but cannot be hashed, validated or stored alike on both stores.
+
+    Deep nesting would exhaust the recursion of validation and redaction; a lone surrogate
+    (`"\\ud800"`) is not Unicode and cannot be encoded; PostgreSQL cannot store U+0000; an
+    out-of-range number (`1e400`) parses as infinity, which canonical JSON refuses.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(
+                f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
+            )
+        if isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e400 parses as infinity without passing through parse_constant.
+            raise BadRequest("body is not valid JSON: number out of range", code="malformed_json")
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise BadRequest("strings may not contain U+0000", code="unsupported_character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest(
+            "body is not valid JSON: a string holds a lone surrogate", code="malformed_json"
+        ) from exc
 
 
 @dataclass(frozen=True)

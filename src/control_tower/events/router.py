@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -217,6 +217,29 @@ async def _ingest_batch(
     )
 
 
+def _refuse_nul(name: str, value: str | None) -> None:
+    # PostgreSQL refuses U+0000 in a text parameter; answer 422 instead of failing the query.
+    if value is not None and "\x00" in value:
+        raise Unprocessable(
+            f"{name} may not contain U+0000", details=[{"field": name, "message": "U+0000"}]
+        )
+
+
+def _utc_bound(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise Unprocessable(
+            f"{name} must carry a UTC offset", details=[{"field": name, "message": "naive"}]
+        )
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise Unprocessable(
+            f"{name} is out of range", details=[{"field": name, "message": "out of range"}]
+        ) from exc
+
+
 @router.get("/events", response_model=EventPage, summary="List events, newest first")
 def get_events(
     _principal: RequireMaintainer,
@@ -229,12 +252,11 @@ def get_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EventPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise Unprocessable(
-                f"{name} must carry a UTC offset", details=[{"field": name, "message": "naive"}]
-            )
-    flt = EventFilter(type, source, correlation_id, since, until)
+    for name, text in (("type", type), ("source", source), ("correlation_id", correlation_id)):
+        _refuse_nul(name, text)
+    flt = EventFilter(
+        type, source, correlation_id, _utc_bound("since", since), _utc_bound("until", until)
+    )
     with unit_of_work(ctx.engine, write=False) as conn:
         return service.list_events(conn, flt, limit, cursor)
 
@@ -243,5 +265,6 @@ def get_events(
 def get_event(
     event_id: Annotated[str, Path(max_length=128)], _principal: RequireMaintainer, ctx: Context
 ) -> Event:
+    _refuse_nul("event_id", event_id)
     with unit_of_work(ctx.engine, write=False) as conn:
         return service.get_event(conn, event_id)

@@ -11,6 +11,8 @@ from control_tower.events.schemas import Event, EventPage, IngestInfo, IngestSta
 from control_tower.kit.errors import BadRequest, NotFound
 from control_tower.kit.pagination import decode_cursor, encode_cursor
 
+MAX_SEQ = 2**63
+
 
 def event_from_row(row: Row[Any]) -> Event:
     return Event(
@@ -37,9 +39,11 @@ def list_events(
     before = None
     if cursor:
         key = decode_cursor(cursor)
-        if len(key) != 1 or not isinstance(key[0], int):
+        seq = key[0] if len(key) == 1 else None
+        # A seq is a positive BIGINT; a bool is an int to Python but not to the store.
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < MAX_SEQ:
             raise BadRequest("cursor is not one this server issued", code="bad_cursor")
-        before = key[0]
+        before = seq
     rows = repository.list_events(conn, flt, limit + 1, before)
     page = rows[:limit]
     next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None

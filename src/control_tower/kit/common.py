@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
@@ -22,6 +22,10 @@ Identifier = Annotated[
 def _require_zone(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-26T08:00:00Z")
+    try:
+        value.astimezone(UTC)  # 0001-01-01T00:00+01:00 has no UTC instant in Python's range
+    except OverflowError as exc:
+        raise ValueError("timestamp is out of range once converted to UTC") from exc
     return value
 
 

@@ -1,0 +1,52 @@
+"""Group commit: many requests in one transaction, and one bad request never fails the others."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from control_tower.catalog import load_default_catalog
+from control_tower.events.group_commit import GroupCommitter
+from control_tower.events.ingest import prepare_event
+from control_tower.kit.errors import Unavailable
+from control_tower.models import events
+from tests.helpers import make_event
+
+
+def row(event_id: str) -> dict[str, Any]:
+    catalog = load_default_catalog()
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    return prepare_event(make_event(event_id=event_id), None, catalog, now, "t").row
+
+
+def test_requests_share_commits_and_a_bad_one_fails_alone(engine: Engine) -> None:
+    good = [row(f"good-{i}") for i in range(20)]
+    bad = dict(row("bad"), payload_sha256=None)  # NOT NULL: the store refuses it
+
+    async def scenario() -> tuple[list[Any], int]:
+        committer = GroupCommitter(engine)
+        await committer.start()
+        try:
+            results = await asyncio.gather(
+                *(committer.submit([r]) for r in good[:10]),
+                committer.submit([bad]),
+                *(committer.submit([r]) for r in good[10:]),
+                return_exceptions=True,
+            )
+        finally:
+            await committer.stop()
+        return list(results), committer.commits
+
+    results, commits = asyncio.run(scenario())
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1
+    assert isinstance(failures[0], Unavailable)
+    accepted = [r[0].kind for r in results if not isinstance(r, BaseException)]
+    assert accepted == ["accepted"] * 20
+    assert commits < 21  # grouped: fewer commits than requests
+    with engine.connect() as conn:
+        stored = {r.event_id for r in conn.execute(select(events.c.event_id))}
+    assert stored == {r["event_id"] for r in good}
