@@ -153,10 +153,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_MASTER_KEY,
         token_cache_seconds=0,
         log_json=True,
-        # Background loops off: tests drive the router and the scheduler step by step
-        # with a controlled clock (tests/events/test_routing.py, tests/test_scheduler.py).
+        # Background loops off: tests drive the router, the scheduler and the run worker step
+        # by step with a controlled clock (tests/events/test_routing.py, tests/test_scheduler.py,
+        # tests/runs/).
         router_enabled=False,
         scheduler_enabled=False,
+        worker_enabled=False,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
 
+from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
@@ -21,11 +22,13 @@ from control_tower.health.router import router as health_router
 from control_tower.integrations.github import router as github_router
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
+from control_tower.kit.loops import BackgroundLoops
 from control_tower.migrate import upgrade
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.router import router as ops_router
 from control_tower.pollers.service import poller_jobs
+from control_tower.runs.router import router as runs_router
 from control_tower.scheduler import Scheduler
 from control_tower.settings import Settings
 from control_tower.web.app import create_web_app
@@ -67,9 +70,14 @@ def create_app(
         app.state.scheduler = scheduler
         if scheduler is not None:
             await scheduler.start()
+        background = BackgroundLoops(
+            background_loops(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
+        )
+        background.start()
         try:
             yield
         finally:
+            await background.stop()
             if scheduler is not None:
                 await scheduler.stop()
             if ctx.router_loop is not None:
@@ -89,6 +97,7 @@ def create_app(
     app.include_router(dlq_router)
     app.include_router(health_router)
     app.include_router(github_router)
+    app.include_router(runs_router)
     app.mount("/ui", create_web_app(app))
 
     @app.get("/", include_in_schema=False)

@@ -73,6 +73,24 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         default=False, description="Serve /metrics without a token (otherwise viewer+)."
     )
+    worker_enabled: bool = Field(
+        default=True,
+        description="Run the run worker inside `ct serve` (turn off when `ct worker` runs apart).",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle run worker looks for due runs."
+    )
+    worker_lease_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="How long a worker's claim on a run outlives the trigger's timeout; after "
+        "that another worker may take the run over.",
+    )
+    trigger_target_base_url: str | None = Field(
+        default=None,
+        description="Replaces scheme, host and port of every trigger target URL in the "
+        "catalogue (keeps the path), e.g. http://127.0.0.1:9000 for a staging stub.",
+    )
     scheduler_enabled: bool = Field(
         default=True,
         description="Run the scheduler (pollers and other periodic jobs) inside `ct serve`; "

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.pollers import Poller
+from control_tower.catalog.triggers import Trigger, trigger_reference_problems
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
@@ -71,13 +72,16 @@ class Catalog(Strict):
     systems: list[System] = Field(default_factory=list)
     event_types: list[EventType] = Field(default_factory=list)
     pollers: list[Poller] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
 
     _types: dict[str, EventType] = PrivateAttr(default_factory=dict)
     _systems: dict[str, System] = PrivateAttr(default_factory=dict)
+    _triggers: dict[str, Trigger] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         self._types = {t.type: t for t in self.event_types}
         self._systems = {s.id: s for s in self.systems}
+        self._triggers = {t.name: t for t in self.triggers}
 
     def event_type(self, name: str) -> EventType | None:
         return self._types.get(name)
@@ -87,6 +91,9 @@ class Catalog(Strict):
 
     def systems_for_source(self, source: str) -> list[System]:
         return [s for s in self.systems if source in s.sources]
+
+    def trigger(self, name: str) -> Trigger | None:
+        return self._triggers.get(name)
 
     def source_ids(self) -> set[str]:
         return {s.id for s in self.sources}
@@ -121,6 +128,10 @@ def reference_problems(data: Any) -> Problems:
         system = entry.get("system")
         if isinstance(system, str) and system not in system_ids:
             problems.append((("pollers", i, "system"), f"unknown system {system!r}"))
+    problems += _duplicates(
+        "triggers", [(i, e.get("name")) for i, e in _entries(data, "triggers")], key="name"
+    )
+    problems += trigger_reference_problems(_entries(data, "triggers"), system_ids)
     return problems
 
 

@@ -9,35 +9,48 @@ from typing import Annotated
 import typer
 
 from control_tower.app import load_configured_catalog
+from control_tower.background import background_loops
 from control_tower.cli.common import engine, settings
 from control_tower.context import AppContext
 from control_tower.db import unit_of_work
 from control_tower.events.router_loop import RouterLoop
 from control_tower.health.service import rebuild, record_status_changes
 from control_tower.kit.clock import SystemClock
+from control_tower.kit.loops import BackgroundLoops, Loop
 from control_tower.observability.logging import configure_logging
 
 
 def worker(
     name: Annotated[str | None, typer.Option("--name", help="Router name in leases.")] = None,
 ) -> None:
-    """Run the event router (and other background workers) until SIGTERM/SIGINT."""
+    """Run the event router and the run worker until SIGTERM/SIGINT."""
     s = settings()
     configure_logging(s.log_level, s.log_json)
     with engine() as eng:
         ctx = AppContext.build(s, eng, load_configured_catalog(s), SystemClock())
-        asyncio.run(_run_loops([RouterLoop(ctx.new_router(name), ctx.metrics)]))
+        # CT_WORKER_ENABLED only keeps the run worker out of `ct serve`; here it always runs.
+        background = background_loops(
+            s.model_copy(update={"worker_enabled": True}),
+            eng,
+            ctx.catalog,
+            ctx.clock,
+            ctx.master_key,
+        )
+        asyncio.run(_run_loops([RouterLoop(ctx.new_router(name), ctx.metrics)], background))
 
 
-async def _run_loops(loops: list[RouterLoop]) -> None:
+async def _run_loops(loops: list[RouterLoop], background: list[Loop]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     for item in loops:
         await item.start()
-    typer.echo(f"worker running {len(loops)} loop(s); Ctrl-C to stop", err=True)
+    others = BackgroundLoops(background)
+    others.start()
+    typer.echo(f"worker running {len(loops) + len(background)} loop(s); Ctrl-C to stop", err=True)
     await stop.wait()
+    await others.stop()
     for item in loops:
         await item.stop()
 

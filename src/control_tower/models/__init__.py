@@ -12,6 +12,7 @@ from control_tower.models.health import (
 from control_tower.models.pollers import github_deliveries, poller_etags, poller_state
 from control_tower.models.rate_limits import rate_limits
 from control_tower.models.routing import correlations, event_routes
+from control_tower.models.runs import run_notes, run_transitions, runs
 from control_tower.models.scheduler import scheduled_jobs
 from control_tower.models.tokens import tokens
 
@@ -27,6 +28,9 @@ __all__ = [
     "poller_etags",
     "poller_state",
     "rate_limits",
+    "run_notes",
+    "run_transitions",
+    "runs",
     "scheduled_jobs",
     "system_rollups",
     "system_state",
