@@ -185,3 +185,18 @@ def test_a_failed_check_is_an_error_for_its_system_not_a_heartbeat(
     assert reason(ev, "errors_24h").evidence == [failed]
     assert ev.last_heartbeat_at is None
     assert reason(ev, "heartbeat_gap").status is HealthStatus.unknown
+
+
+def test_run_results_count_for_the_triggers_target_system(
+    engine: Engine, catalog: Catalog, clock: FrozenClock, emit: Emit, router: Router
+) -> None:
+    trigger = catalog.trigger("contract.regenerate")
+    assert trigger is not None
+    clock.set(THURSDAY_10)
+    emit(
+        "ct.run.completed", "ct",
+        {"run_id": "r-1", "trigger": "contract.regenerate", "status": "failed"},
+    )  # fmt: skip
+    router.drain()
+    ev = evaluate(engine, catalog, trigger.target.system, THURSDAY_10)
+    assert reason(ev, "run_success_rate").measured == {"rate": 0.0, "succeeded": 0, "failed": 1}

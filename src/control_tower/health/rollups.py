@@ -65,12 +65,8 @@ def _run_target_system(catalog: Catalog, event: Mapping[Any, Any]) -> System | N
     if not str(event["type"]).startswith("ct.run."):
         return None
     trigger_name = (event["payload"] or {}).get("trigger")
-    for trigger in getattr(catalog, "triggers", []):
-        if getattr(trigger, "name", None) == trigger_name:
-            target = getattr(trigger, "target", None)
-            system_id = getattr(target, "system", None)
-            return catalog.system(system_id) if isinstance(system_id, str) else None
-    return None
+    trigger = catalog.trigger(trigger_name) if isinstance(trigger_name, str) else None
+    return catalog.system(trigger.target.system) if trigger is not None else None
 
 
 @dataclass
