@@ -19,7 +19,7 @@ from control_tower.events.routing import (
     backoff_seconds,
 )
 from control_tower.kit.clock import FrozenClock
-from control_tower.models import event_routes, events, system_rollups
+from control_tower.models import correlations, event_routes, events, system_rollups
 from tests.helpers import Emit
 
 
@@ -170,3 +170,27 @@ def test_router_marks_routed_and_counts_in_one_transaction(
         states = {r.ingest_status for r in conn.execute(select(events.c.ingest_status))}
     assert states == {"routed"}
     assert rollup_events(engine, "backend") == 3
+
+
+def test_router_keeps_per_correlation_counts_across_batches(
+    engine: Engine, emit: Emit, router: Router, clock: FrozenClock
+) -> None:
+    base = clock.now()
+    emit("system.heartbeat", "backend", {"system_id": "backend"}, correlation_id="run-7",
+         occurred_at=base - timedelta(minutes=5))  # fmt: skip
+    last = emit("backend.fn.error", "backend", {"fn_name": "f", "severity": "low"},
+                correlation_id="run-7", occurred_at=base - timedelta(minutes=1))  # fmt: skip
+    heartbeat(emit)  # no correlation
+    router.drain()
+    emit("system.heartbeat", "backend", {"system_id": "backend"}, correlation_id="run-7",
+         occurred_at=base - timedelta(minutes=9))  # fmt: skip
+    router.drain()
+    with engine.connect() as conn:
+        rows = list(conn.execute(select(correlations)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.correlation_id, row.events) == ("run-7", 3)
+    assert row.first_at == base - timedelta(minutes=9)
+    assert (row.last_at, row.last_event_id, row.last_type) == (
+        base - timedelta(minutes=1), last, "backend.fn.error",
+    )  # fmt: skip

@@ -27,36 +27,47 @@ def health_handler(conn: Connection, catalog: Catalog, rows: EventRows) -> None:
 
 
 def apply_correlations(conn: Connection, rows: EventRows) -> None:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    """One upsert per correlation id in the batch, however many events carry it."""
+    folded: dict[str, dict[str, Any]] = {}
     for row in rows:
         correlation_id = row["correlation_id"]
         if not correlation_id:
             continue
-        stmt = insert(correlations).values(
-            correlation_id=correlation_id,
-            events=1,
-            first_at=row["occurred_at"],
-            last_at=row["occurred_at"],
-            last_event_id=row["event_id"],
-            last_type=row["type"],
-        )
-        newer = stmt.excluded.last_at >= correlations.c.last_at
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["correlation_id"],
-            set_={
-                "events": correlations.c.events + 1,
-                "first_at": case(
-                    (stmt.excluded.first_at < correlations.c.first_at, stmt.excluded.first_at),
-                    else_=correlations.c.first_at,
-                ),
-                "last_at": case((newer, stmt.excluded.last_at), else_=correlations.c.last_at),
-                "last_event_id": case(
-                    (newer, stmt.excluded.last_event_id), else_=correlations.c.last_event_id
-                ),
-                "last_type": case((newer, stmt.excluded.last_type), else_=correlations.c.last_type),
-            },
-        )
-        conn.execute(stmt)
+        entry = folded.get(correlation_id)
+        if entry is None:
+            folded[correlation_id] = {
+                "correlation_id": correlation_id,
+                "events": 1,
+                "first_at": row["occurred_at"],
+                "last_at": row["occurred_at"],
+                "last_event_id": row["event_id"],
+                "last_type": row["type"],
+            }
+            continue
+        entry["events"] += 1
+        entry["first_at"] = min(entry["first_at"], row["occurred_at"])
+        if row["occurred_at"] >= entry["last_at"]:
+            entry.update(
+                last_at=row["occurred_at"], last_event_id=row["event_id"], last_type=row["type"]
+            )
+    if not folded:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(correlations)
+    ex = stmt.excluded
+    newer = ex.last_at >= correlations.c.last_at
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["correlation_id"],
+        set_={
+            "events": correlations.c.events + ex.events,
+            "first_at": case((ex.first_at < correlations.c.first_at, ex.first_at),
+                             else_=correlations.c.first_at),
+            "last_at": case((newer, ex.last_at), else_=correlations.c.last_at),
+            "last_event_id": case((newer, ex.last_event_id), else_=correlations.c.last_event_id),
+            "last_type": case((newer, ex.last_type), else_=correlations.c.last_type),
+        },
+    )  # fmt: skip
+    conn.execute(stmt, list(folded.values()))
 
 
 def correlation_handler(conn: Connection, _catalog: Catalog, rows: EventRows) -> None:
