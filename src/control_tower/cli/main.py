@@ -17,3 +17,7 @@ app.add_typer(token.app, name="token")
 app.add_typer(db.app, name="db")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(audit.app, name="audit")
+
+
+if __name__ == "__main__":
+    app()
