@@ -23,14 +23,28 @@ class InsertOutcome:
 AfterInsert = Callable[[Connection, list[dict[str, Any]]], None]
 
 
+_INSERTS: dict[str, Insert] = {}
+
+
 def _insert_ignoring_conflicts(conn: Connection) -> Insert:
-    # The two dialects spell ON CONFLICT DO NOTHING through different insert() constructs.
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt: Insert = (
-        insert(events)
-        .on_conflict_do_nothing(index_elements=[events.c.event_id])
-        .returning(events.c.event_id, sort_by_parameter_order=True)
-    )
+    """INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING event_id, built once per dialect.
+
+    Built once because SQLAlchemy does not cache the compiled form of the dialect-specific
+    `on_conflict_do_nothing` construct (DESIGN §7). RETURNING is *not* asked to keep parameter
+    order: only the set of inserted ids is used, and an ordered RETURNING makes SQLAlchemy fall
+    back to one INSERT per row on SQLite instead of multi-row VALUES.
+    """
+    name = conn.dialect.name
+    stmt = _INSERTS.get(name)
+    if stmt is None:
+        # The two dialects spell ON CONFLICT DO NOTHING through different insert() constructs.
+        insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(events)
+            .on_conflict_do_nothing(index_elements=[events.c.event_id])
+            .returning(events.c.event_id)
+        )
+        _INSERTS[name] = stmt
     return stmt
 
 
