@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -113,6 +114,9 @@ async def post_event(
     try:
         raw = _checked_json(request, body, principal, ctx)
         prepared = prepare_event(raw, principal, ctx.catalog, ctx.clock.now())
+        if prepared.row["correlation_id"]:
+            # Validated as an Identifier, so safe to log; the access line then carries it.
+            structlog.contextvars.bind_contextvars(correlation_id=prepared.row["correlation_id"])
         [outcome] = await ctx.committer.submit([prepared.row])
     except CTError:
         ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
