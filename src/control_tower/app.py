@@ -55,6 +55,7 @@ def create_app(
             yield
         finally:
             await ctx.committer.stop()
+            ctx.rate_limiter.close()
             engine.dispose()
 
     app = FastAPI(

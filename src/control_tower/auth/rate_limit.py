@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def decide(limit: Limit, tat_after: float, now: float, allowed: bool) -> Decisio
 class RateLimiter(Protocol):
     def hit(self, key: str, limit: Limit, now: float) -> Decision: ...
 
+    def close(self) -> None: ...
+
 
 class MemoryRateLimiter:
     shared = False
@@ -75,6 +77,9 @@ class MemoryRateLimiter:
                 self._tat[key] = tat
                 return decide(limit, tat, now, True)
         return decide(limit, tat, now, False)
+
+    def close(self) -> None:
+        pass
 
 
 _UPSERT = text(
@@ -92,8 +97,17 @@ _READ = text("SELECT tat FROM rate_limits WHERE key = :key")
 class PostgresRateLimiter:
     shared = True
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, pool_size: int = 5) -> None:
+        # Its own small pool whose sessions commit asynchronously: losing the last fraction of
+        # a second of rate-limit state in a PostgreSQL crash is harmless, and not waiting for a
+        # WAL flush per request keeps the limiter off the ingest hot path's critical cost.
+        self._engine = create_engine(
+            engine.url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
 
     def hit(self, key: str, limit: Limit, now: float) -> Decision:
         params = {"key": key, "now": now, "interval": limit.interval, "capacity": limit.capacity}
@@ -103,3 +117,6 @@ class PostgresRateLimiter:
                 return decide(limit, float(row.tat), now, True)
             current = conn.execute(_READ, {"key": key}).scalar_one()
         return decide(limit, float(current) + limit.interval, now, False)
+
+    def close(self) -> None:
+        self._engine.dispose()

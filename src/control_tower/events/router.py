@@ -105,10 +105,9 @@ def _type_label(ctx: AppContext, raw: Any) -> str:
         }
     },
 )
-async def post_event(
-    request: Request, body: EventBody, principal: RequireProducer, ctx: Context
-) -> JSONResponse:
+async def post_event(request: Request, body: EventBody, principal: RequireProducer) -> JSONResponse:
     started = time.perf_counter()
+    ctx = get_context(request)  # not a dependency: each one costs on the hottest route
     source = principal.source or "unknown"
     raw: Any = None
     try:
@@ -154,13 +153,17 @@ async def post_event(
     },
 )
 async def post_event_batch(
-    request: Request, body: BatchBody, principal: RequireProducer, ctx: Context
-) -> BatchResult:
+    request: Request, body: BatchBody, principal: RequireProducer
+) -> JSONResponse:
     started = time.perf_counter()
+    ctx = get_context(request)
     try:
-        return await _ingest_batch(request, body, principal, ctx)
+        result = await _ingest_batch(request, body, principal, ctx)
     finally:
         ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
+    # Built and checked as a BatchResult already; answering it directly skips FastAPI's
+    # second validation of up to 500 items against response_model (still used for OpenAPI).
+    return JSONResponse(result.model_dump(mode="json"))
 
 
 async def _ingest_batch(

@@ -1,0 +1,149 @@
+"""A fast yes/no check for the simple JSON Schemas catalogues use; jsonschema stays the judge.
+
+`jsonschema` costs ≈ 15 µs for a three-field payload, most of it machinery (`evolve`,
+`descend`), which made payload validation the largest cost of batch ingest. `compile_check`
+turns a schema built only from the keywords below into a plain Python predicate; any other
+keyword (or a shape it does not handle) makes it return None and the caller uses jsonschema
+alone. The predicate is only trusted when it says *valid*: on *invalid*, jsonschema runs and
+writes the error messages. `tests/events/test_fast_schema.py` checks both agree.
+
+Supported: type, properties, required, additionalProperties (boolean), enum (of strings),
+pattern, minLength, maxLength, minimum, maximum, and the annotations below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], bool]
+
+_ANNOTATIONS = {"title", "description", "$comment", "examples", "default", "deprecated"}
+_SUPPORTED = _ANNOTATIONS | {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "enum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPES: dict[str, Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    # Integers are real JSON integers here (1.0 is not one), as in validation.py.
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": _is_number,
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def compile_check(schema: Any) -> Check | None:
+    """A predicate that is True only for instances the schema accepts, or None."""
+    try:
+        return _compile(schema)
+    except _Unsupported:
+        return None
+
+
+def _compile(schema: Any) -> Check:
+    if schema is True or schema == {}:
+        return lambda _v: True
+    if not isinstance(schema, dict) or not set(schema) <= _SUPPORTED:
+        raise _Unsupported
+    checks: list[Check] = []
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not names or any(name not in _TYPES for name in names):
+            raise _Unsupported
+        tests = [_TYPES[name] for name in names]
+        checks.append(lambda v: any(test(v) for test in tests))
+    if "enum" in schema:
+        allowed = schema["enum"]
+        if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+            raise _Unsupported
+        allowed_set = frozenset(allowed)
+        checks.append(lambda v: isinstance(v, str) and v in allowed_set)
+    checks += _string_checks(schema)
+    checks += _number_checks(schema)
+    checks += _object_checks(schema)
+    return lambda v: all(check(v) for check in checks)
+
+
+def _string_checks(schema: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    if "pattern" in schema:
+        search = re.compile(schema["pattern"]).search
+        checks.append(lambda v: not isinstance(v, str) or search(v) is not None)
+    if "minLength" in schema:
+        low = _whole(schema["minLength"])
+        checks.append(lambda v: not isinstance(v, str) or len(v) >= low)
+    if "maxLength" in schema:
+        high = _whole(schema["maxLength"])
+        checks.append(lambda v: not isinstance(v, str) or len(v) <= high)
+    return checks
+
+
+def _number_checks(schema: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    if "minimum" in schema:
+        low = schema["minimum"]
+        if not _is_number(low):
+            raise _Unsupported
+        checks.append(lambda v: not _is_number(v) or v >= low)
+    if "maximum" in schema:
+        high = schema["maximum"]
+        if not _is_number(high):
+            raise _Unsupported
+        checks.append(lambda v: not _is_number(v) or v <= high)
+    return checks
+
+
+def _object_checks(schema: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise _Unsupported
+    compiled = {name: _compile(sub) for name, sub in properties.items()}
+    if compiled:
+
+        def properties_ok(v: Any) -> bool:
+            if not isinstance(v, dict):
+                return True
+            return all(check(v[name]) for name, check in compiled.items() if name in v)
+
+        checks.append(properties_ok)
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise _Unsupported
+    if required:
+        checks.append(lambda v: not isinstance(v, dict) or all(r in v for r in required))
+    additional = schema.get("additionalProperties", True)
+    if additional is False:
+        known = frozenset(properties)
+        checks.append(lambda v: not isinstance(v, dict) or known.issuperset(v))
+    elif additional is not True:
+        raise _Unsupported
+    return checks
+
+
+def _whole(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _Unsupported
+    return value
