@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Row, select
+from sqlalchemy import Connection, Insert, Row, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.models import events
@@ -48,6 +49,58 @@ def _insert_ignoring_conflicts(conn: Connection) -> Insert:
     return stmt
 
 
+# PostgreSQL twin of the SQLite multi-row INSERT: one statement whose text never changes, with
+# one array parameter per column. psycopg re-parses (and re-prepares) a long multi-row VALUES
+# statement on every call — its statement cache skips long queries — which made a commit of
+# 100 events cost ≈ 10 ms of client CPU; unnest() costs a fraction of that.
+_PG_BULK_INSERT = text(
+    """
+    INSERT INTO events (event_id, type, source, occurred_at, received_at, correlation_id,
+                        payload, redactions, payload_sha256, producer, ingest_attempt,
+                        ingest_status)
+    SELECT u.event_id, u.type, u.source, u.occurred_at, u.received_at, u.correlation_id,
+           u.payload::jsonb, u.redactions::jsonb, u.payload_sha256, u.producer,
+           u.ingest_attempt, u.ingest_status
+      FROM unnest(
+             CAST(:event_id AS varchar[]), CAST(:type AS varchar[]), CAST(:source AS varchar[]),
+             CAST(:occurred_at AS timestamp[]), CAST(:received_at AS timestamp[]),
+             CAST(:correlation_id AS varchar[]), CAST(:payload AS text[]),
+             CAST(:redactions AS text[]), CAST(:payload_sha256 AS varchar[]),
+             CAST(:producer AS varchar[]), CAST(:ingest_attempt AS integer[]),
+             CAST(:ingest_status AS varchar[])
+           ) WITH ORDINALITY AS u(event_id, type, source, occurred_at, received_at,
+                                  correlation_id, payload, redactions, payload_sha256,
+                                  producer, ingest_attempt, ingest_status, n)
+     ORDER BY u.n
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+    """
+)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    # As UTCDateTime stores it: naive UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    columns: dict[str, list[Any]] = {
+        "event_id": [r["event_id"] for r in rows],
+        "type": [r["type"] for r in rows],
+        "source": [r["source"] for r in rows],
+        "occurred_at": [_naive_utc(r["occurred_at"]) for r in rows],
+        "received_at": [_naive_utc(r["received_at"]) for r in rows],
+        "correlation_id": [r.get("correlation_id") for r in rows],
+        "payload": [json.dumps(r["payload"]) for r in rows],
+        "redactions": [json.dumps(r["redactions"]) for r in rows],
+        "payload_sha256": [r["payload_sha256"] for r in rows],
+        "producer": [r["producer"] for r in rows],
+        "ingest_attempt": [r.get("ingest_attempt", 1) for r in rows],
+        "ingest_status": [r.get("ingest_status", "accepted") for r in rows],
+    }
+    return set(conn.execute(_PG_BULK_INSERT, columns).scalars())
+
+
 def insert_events(
     conn: Connection, rows: Sequence[dict[str, Any]], after_insert: AfterInsert | None = None
 ) -> list[InsertOutcome]:
@@ -58,8 +111,11 @@ def insert_events(
     candidates = list(first.values())
     inserted: set[str] = set()
     if candidates:
-        result = conn.execute(_insert_ignoring_conflicts(conn), candidates)
-        inserted = {r.event_id for r in result}
+        if conn.dialect.name == "postgresql":
+            inserted = _insert_postgresql(conn, candidates)
+        else:
+            result = conn.execute(_insert_ignoring_conflicts(conn), candidates)
+            inserted = {r.event_id for r in result}
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:
