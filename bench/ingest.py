@@ -131,6 +131,7 @@ def drive(
     wall = time.perf_counter() - started
     result: dict[str, Any] = json.loads(done.stdout)
     result["server_cpu"] = (server.cpu_seconds() - cpu_before) / wall
+    result["load"] = os.getloadavg()[0]
     return result
 
 
@@ -177,9 +178,14 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 HEADER = (
-    f"{'store':<11}{'endpoint':<9}{'per POST':>9}{'events/s':>11}{'req/s':>9}"
-    f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'client':>8}{'server':>8}"
+    f"{'store':<11}{'endpoint':<9}{'per POST':>9}{'events/s':>11}{'ev/cpu-s':>10}{'req/s':>9}"
+    f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'client':>8}{'server':>8}{'load':>6}"
 )
+
+
+def per_cpu(r: dict[str, Any]) -> float:
+    """Events per CPU-second of the server: what it would do with a whole core to itself."""
+    return float(r["events_per_s"] / r["server_cpu"]) if r["server_cpu"] > 0 else 0.0
 
 
 def print_row(r: dict[str, Any], flush: bool = False) -> None:
@@ -188,8 +194,9 @@ def print_row(r: dict[str, Any], flush: bool = False) -> None:
     )
     print(
         f"{r['store']:<11}{r['endpoint']:<9}{r['batch']:>9}{r['events_per_s']:>11,.0f}"
+        f"{per_cpu(r):>10,.0f}"
         f"{r['requests_per_s']:>9,.0f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-        f"{bad:>9}{r['client_cpu']:>8.0%}{r['server_cpu']:>8.0%}",
+        f"{bad:>9}{r['client_cpu']:>8.0%}{r['server_cpu']:>8.0%}{r['load']:>6.1f}",
         flush=flush,
     )
 
@@ -209,7 +216,7 @@ def main() -> None:
     print(
         f"{args.seconds:g} s per phase after {args.warmup:g} s warm-up, {args.concurrency} "
         f"connections, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs; client and "
-        "server CPU are shares of one core"
+        "server CPU are shares of one core; load is the 1-minute load average after the phase"
     )
     print(HEADER, flush=True)
     rows = [row for kind in stores for row in bench_store(kind, args)]
@@ -220,11 +227,12 @@ def main() -> None:
     for kind in stores:
         single = {r["endpoint"]: r for r in rows if r["store"] == kind and r["batch"] == 1}
         ratio = single["ct"]["events_per_s"] / max(single["bare"]["events_per_s"], 1e-9)
+        cpu_ratio = per_cpu(single["ct"]) / max(per_cpu(single["bare"]), 1e-9)
         batch = next(
             r for r in rows if r["store"] == kind and r["endpoint"] == "ct" and r["batch"] > 1
         )
         print(
-            f"{kind}: CT/bare single-event = {ratio:.0%}; "
+            f"{kind}: CT/bare single-event = {ratio:.0%} (per server CPU-second {cpu_ratio:.0%}); "
             f"CT batches of {args.batch_size} = {batch['events_per_s']:,.0f} events/s"
         )
 
