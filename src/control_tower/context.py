@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 
@@ -40,6 +41,7 @@ class AppContext:
     metrics: Metrics = field(default_factory=Metrics)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
     rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    _rate_limit_threads: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -91,4 +93,10 @@ class AppContext:
         if isinstance(self.rate_limiter, MemoryRateLimiter):
             return self.rate_limiter.hit(key, limit, now)
         limiter = self.rate_limiter
-        return await anyio.to_thread.run_sync(lambda: limiter.hit(key, limit, now))
+        if self._rate_limit_threads is None:
+            # At most one hit per pooled connection at a time (PostgresRateLimiter.pool_size).
+            size = getattr(limiter, "pool_size", 8)
+            self._rate_limit_threads = anyio.CapacityLimiter(size)
+        return await anyio.to_thread.run_sync(
+            lambda: limiter.hit(key, limit, now), limiter=self._rate_limit_threads
+        )

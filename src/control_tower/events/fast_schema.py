@@ -72,8 +72,7 @@ def _compile(schema: Any) -> Check:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not names or any(name not in _TYPES for name in names):
             raise _Unsupported
-        tests = [_TYPES[name] for name in names]
-        checks.append(lambda v: any(test(v) for test in tests))
+        checks.append(_TYPES[names[0]] if len(names) == 1 else _any_of(names))
     if "enum" in schema:
         allowed = schema["enum"]
         if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
@@ -83,7 +82,35 @@ def _compile(schema: Any) -> Check:
     checks += _string_checks(schema)
     checks += _number_checks(schema)
     checks += _object_checks(schema)
-    return lambda v: all(check(v) for check in checks)
+    return _all_of(checks)
+
+
+def _all_of(checks: list[Check]) -> Check:
+    # Plain loops, not all(<generator>): this runs for every field of every event.
+    if not checks:
+        return lambda _v: True
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(value: Any) -> bool:
+        for check in checks:
+            if not check(value):
+                return False
+        return True
+
+    return every
+
+
+def _any_of(names: list[str]) -> Check:
+    tests = [_TYPES[name] for name in names]
+
+    def some(value: Any) -> bool:
+        for test in tests:
+            if test(value):
+                return True
+        return False
+
+    return some
 
 
 def _string_checks(schema: dict[str, Any]) -> list[Check]:
@@ -120,20 +147,24 @@ def _object_checks(schema: dict[str, Any]) -> list[Check]:
     properties = schema.get("properties", {})
     if not isinstance(properties, dict):
         raise _Unsupported
-    compiled = {name: _compile(sub) for name, sub in properties.items()}
+    compiled = [(name, _compile(sub)) for name, sub in properties.items()]
     if compiled:
 
         def properties_ok(v: Any) -> bool:
             if not isinstance(v, dict):
                 return True
-            return all(check(v[name]) for name, check in compiled.items() if name in v)
+            for name, check in compiled:
+                if name in v and not check(v[name]):
+                    return False
+            return True
 
         checks.append(properties_ok)
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
         raise _Unsupported
     if required:
-        checks.append(lambda v: not isinstance(v, dict) or all(r in v for r in required))
+        needed = frozenset(required)
+        checks.append(lambda v: not isinstance(v, dict) or needed.issubset(v))
     additional = schema.get("additionalProperties", True)
     if additional is False:
         known = frozenset(properties)
