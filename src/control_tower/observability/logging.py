@@ -32,9 +32,12 @@ class _Stdout:
         sys.stdout.flush()
 
 
+_STDOUT = _Stdout()  # one object, so every logger shares structlog's per-file write lock
+
+
 class _NamedWriteLogger(structlog.WriteLogger):
     def __init__(self, name: str) -> None:
-        super().__init__(_Stdout())  # type: ignore[arg-type]
+        super().__init__(_STDOUT)  # type: ignore[arg-type]
         self.name = name
 
 
@@ -75,7 +78,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(_Stdout())
+    handler = logging.StreamHandler(_STDOUT)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
