@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,6 +113,8 @@ class PostgresRateLimiter:
             pool_recycle=300,
             connect_args={"options": "-c synchronous_commit=off"},
         )
+        # Closed by close(), or when the limiter is garbage-collected (callers that never close).
+        self._dispose = weakref.finalize(self, self._engine.dispose)
 
     def hit(self, key: str, limit: Limit, now: float) -> Decision:
         try:
@@ -132,4 +135,4 @@ class PostgresRateLimiter:
         return decide(limit, float(current) + limit.interval, now, False)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._dispose()
