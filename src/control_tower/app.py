@@ -55,7 +55,7 @@ def create_app(
             yield
         finally:
             await ctx.committer.stop()
-            ctx.rate_limiter.close()
+            await ctx.close()
             engine.dispose()
 
     app = FastAPI(
