@@ -41,8 +41,15 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name
 
 
+_LOGGERS: dict[str, _NamedWriteLogger] = {}
+
+
 def _logger_factory(*args: Any) -> _NamedWriteLogger:
-    return _NamedWriteLogger(str(args[0]) if args else "control_tower")
+    name = str(args[0]) if args else "control_tower"
+    logger = _LOGGERS.get(name)
+    if logger is None:
+        logger = _LOGGERS[name] = _NamedWriteLogger(name)
+    return logger
 
 
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
@@ -67,8 +74,9 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         logger_factory=_logger_factory,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        # Cached: a logger used once keeps this level (stdout is looked up at each write).
-        cache_logger_on_first_use=True,
+        # Not cached, so a later configure_logging (CLI, tests) reaches loggers already used;
+        # the factory above reuses one logger per name, which keeps the uncached path cheap.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
