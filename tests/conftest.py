@@ -34,6 +34,8 @@ from control_tower.models import metadata
 from control_tower.settings import Settings
 from tests.helpers import Emit, Producer, Staff
 
+pytest_plugins = ["tests.servers"]
+
 PG_ADMIN_DSN = os.environ.get("CT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_MASTER_KEY = "test-master-key-not-secret"
 _pg_state: dict[str, Any] = {"checked": False, "ok": False, "error": None}

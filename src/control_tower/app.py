@@ -83,6 +83,7 @@ def create_app(
             if ctx.router_loop is not None:
                 await ctx.router_loop.stop()
             await ctx.committer.stop()
+            await ctx.close()
             engine.dispose()
 
     app = FastAPI(

@@ -8,15 +8,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 
 from control_tower.auth.principal import Principal
 from control_tower.auth.rate_limit import (
+    AsyncPostgresRateLimiter,
     Decision,
     Limit,
     MemoryRateLimiter,
-    PostgresRateLimiter,
     RateLimiter,
 )
 from control_tower.auth.token_cache import TokenCache
@@ -41,7 +42,8 @@ class AppContext:
     committer: GroupCommitter
     metrics: Metrics = field(default_factory=Metrics)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
-    rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    rate_limiter: RateLimiter | AsyncPostgresRateLimiter = field(default_factory=MemoryRateLimiter)
+    _rate_limit_threads: anyio.CapacityLimiter | None = field(default=None, repr=False)
     router_loop: RouterLoop | None = None
 
     def router_config(self) -> RouterConfig:
@@ -61,8 +63,8 @@ class AppContext:
     def build(
         cls, settings: Settings, engine: Engine, catalog: Catalog, clock: Clock
     ) -> AppContext:
-        limiter: RateLimiter = (
-            PostgresRateLimiter(engine)
+        limiter: RateLimiter | AsyncPostgresRateLimiter = (
+            AsyncPostgresRateLimiter(engine)
             if engine.dialect.name == "postgresql"
             else MemoryRateLimiter()
         )
@@ -76,6 +78,13 @@ class AppContext:
             token_cache=TokenCache(settings.token_cache_seconds),
             rate_limiter=limiter,
         )
+
+    async def close(self) -> None:
+        """Release what the context opened besides the engine (the rate limiter's connections)."""
+        if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
+            await self.rate_limiter.aclose()
+        else:
+            self.rate_limiter.close()
 
     async def resolve_token(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -107,4 +116,12 @@ class AppContext:
         if isinstance(self.rate_limiter, MemoryRateLimiter):
             return self.rate_limiter.hit(key, limit, now)
         limiter = self.rate_limiter
-        return await anyio.to_thread.run_sync(lambda: limiter.hit(key, limit, now))
+        if isinstance(limiter, AsyncPostgresRateLimiter):
+            return await limiter.hit_async(key, limit, now)
+        if self._rate_limit_threads is None:
+            # At most one hit per pooled connection at a time (PostgresRateLimiter.pool_size).
+            size = getattr(limiter, "pool_size", 8)
+            self._rate_limit_threads = anyio.CapacityLimiter(size)
+        return await anyio.to_thread.run_sync(
+            lambda: limiter.hit(key, limit, now), limiter=self._rate_limit_threads
+        )

@@ -18,7 +18,12 @@ def get_context(request: Request) -> AppContext:
     return ctx
 
 
-Context = Annotated[AppContext, Depends(get_context)]
+async def context_dependency(request: Request) -> AppContext:
+    """`get_context` as a dependency; async because FastAPI runs a `def` one in a thread."""
+    return get_context(request)
+
+
+Context = Annotated[AppContext, Depends(context_dependency)]
 
 
 def client_address(request: Request) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio.to_thread
 import structlog
 from sqlalchemy import Engine
 
@@ -33,11 +33,15 @@ class GroupCommitter:
         self._after_insert = after_insert
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
+        # One thread of its own: commits never wait behind the shared pool that runs sync
+        # routes, and one writer per process is all SQLite can use anyway.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ct-group-commit")
         self._task = asyncio.create_task(self._run(), name="ct-group-commit")
 
     async def stop(self) -> None:
@@ -45,8 +49,11 @@ class GroupCommitter:
             return
         self._queue.put_nowait(None)
         await self._task
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
         self._queue = None
         self._task = None
+        self._thread = None
 
     async def submit(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         if self._queue is None:
@@ -80,7 +87,8 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [row for item_rows, _ in batch for row in item_rows]
         try:
-            outcomes = await anyio.to_thread.run_sync(self._write, rows)
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(self._thread, self._write, rows)
         except Exception as exc:
             log.error("group_commit_failed", events=len(rows), error=type(exc).__name__)
             if len(batch) > 1:

@@ -9,6 +9,7 @@ The paths of masked fields are returned so the event records what was removed.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -34,12 +35,24 @@ _VALUE_PATTERNS = [
 ]
 
 
+# One pass over a string says whether any value pattern can match; most strings have none.
+_ANY_VALUE_PATTERN = re.compile(
+    "|".join(
+        f"(?i:{p.pattern})" if p.flags & re.IGNORECASE else f"(?:{p.pattern})"
+        for p in _VALUE_PATTERNS
+    )
+)
+
+
+@lru_cache(maxsize=4096)
 def _normalise_key(key: str) -> str:
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
     return snake.lower().replace("-", "_")
 
 
 def _mask_values(text: str) -> str:
+    if _ANY_VALUE_PATTERN.search(text) is None:
+        return text
     for pattern in _VALUE_PATTERNS:
         text = pattern.sub(MASK, text)
     return text

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -104,15 +105,17 @@ def _type_label(ctx: AppContext, raw: Any) -> str:
         }
     },
 )
-async def post_event(
-    request: Request, body: EventBody, principal: RequireProducer, ctx: Context
-) -> JSONResponse:
+async def post_event(request: Request, body: EventBody, principal: RequireProducer) -> JSONResponse:
     started = time.perf_counter()
+    ctx = get_context(request)  # not a dependency: each one costs on the hottest route
     source = principal.source or "unknown"
     raw: Any = None
     try:
         raw = _checked_json(request, body, principal, ctx)
         prepared = prepare_event(raw, principal, ctx.catalog, ctx.clock.now())
+        if prepared.row["correlation_id"]:
+            # Validated as an Identifier, so safe to log; the access line then carries it.
+            structlog.contextvars.bind_contextvars(correlation_id=prepared.row["correlation_id"])
         [outcome] = await ctx.committer.submit([prepared.row])
     except CTError:
         ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
@@ -150,13 +153,17 @@ async def post_event(
     },
 )
 async def post_event_batch(
-    request: Request, body: BatchBody, principal: RequireProducer, ctx: Context
-) -> BatchResult:
+    request: Request, body: BatchBody, principal: RequireProducer
+) -> JSONResponse:
     started = time.perf_counter()
+    ctx = get_context(request)
     try:
-        return await _ingest_batch(request, body, principal, ctx)
+        result = await _ingest_batch(request, body, principal, ctx)
     finally:
         ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
+    # Built and checked as a BatchResult already; answering it directly skips FastAPI's
+    # second validation of up to 500 items against response_model (still used for OpenAPI).
+    return JSONResponse(result.model_dump(mode="json"))
 
 
 async def _ingest_batch(

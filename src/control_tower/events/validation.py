@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from control_tower.auth.principal import Principal
 from control_tower.catalog import Catalog
+from control_tower.events.fast_schema import Check, compile_check
 from control_tower.events.schemas import EventIn
 from control_tower.kit.errors import Forbidden, Unprocessable
 
@@ -24,15 +25,29 @@ _StrictValidator = validators.extend(
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
 )
 
-_validator_cache: dict[int, tuple[dict[str, Any], Any]] = {}
+_validator_cache: dict[int, tuple[dict[str, Any], Any, Check | None]] = {}
 
 
-def _payload_validator(schema: dict[str, Any]) -> Any:
+def _payload_validators(schema: dict[str, Any]) -> tuple[Any, Check | None]:
+    """(jsonschema validator, fast predicate or None), built once per catalogue schema."""
     entry = _validator_cache.get(id(schema))
     if entry is None or entry[0] is not schema:
-        entry = (schema, _StrictValidator(schema))
+        entry = (schema, _StrictValidator(schema), compile_check(schema))
         _validator_cache[id(schema)] = entry
-    return entry[1]
+    return entry[1], entry[2]
+
+
+def payload_problems(schema: dict[str, Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
+    validator, fast = _payload_validators(schema)
+    if fast is not None and fast(payload):
+        return []
+    problems = []
+    for err in sorted(validator.iter_errors(payload), key=str):
+        where = ".".join([*(str(p) for p in err.absolute_path), *_missing_property(err)])
+        problems.append(
+            {"field": f"payload.{where}" if where else "payload", "message": err.message}
+        )
+    return problems
 
 
 def pydantic_problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -108,12 +123,7 @@ def validate_event(raw: Any, principal: Principal | None, catalog: Catalog) -> E
             f"source {event.source!r} may not send {event.type!r}",
             details=[{"field": "source", "message": f"allowed: {etype.sources}"}],
         )
-    problems: list[dict[str, Any]] = []
-    for err in sorted(_payload_validator(etype.payload_schema).iter_errors(event.payload), key=str):
-        where = ".".join([*(str(p) for p in err.absolute_path), *_missing_property(err)])
-        problems.append(
-            {"field": f"payload.{where}" if where else "payload", "message": err.message}
-        )
+    problems = payload_problems(etype.payload_schema, event.payload)
     _money_problems(event.payload, "", problems)
     if problems:
         raise Unprocessable(f"the payload does not match {event.type!r}", details=problems)

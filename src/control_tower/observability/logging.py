@@ -22,7 +22,43 @@ def _drop_secrets(
     return event
 
 
+class _Stdout:
+    """Whatever `sys.stdout` is when a line is written (test capture swaps it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_STDOUT = _Stdout()  # one object, so every logger shares structlog's per-file write lock
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    def __init__(self, name: str) -> None:
+        super().__init__(_STDOUT)  # type: ignore[arg-type]
+        self.name = name
+
+
+_LOGGERS: dict[str, _NamedWriteLogger] = {}
+
+
+def _logger_factory(*args: Any) -> _NamedWriteLogger:
+    name = str(args[0]) if args else "control_tower"
+    logger = _LOGGERS.get(name)
+    if logger is None:
+        logger = _LOGGERS[name] = _NamedWriteLogger(name)
+    return logger
+
+
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
+    """JSON lines on stdout, for CT's structlog loggers and the stdlib ones (uvicorn, …).
+
+    CT's own loggers write straight to stdout (no stdlib `logging` round trip: the access line
+    is written on every request, so it must be cheap); stdlib records go through the same
+    processors via `ProcessorFormatter`, so every line has the same shape.
+    """
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -33,11 +69,14 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )
+    numeric_level = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=_logger_factory,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        # Not cached, so a later configure_logging (CLI, tests) reaches loggers already used;
+        # the factory above reuses one logger per name, which keeps the uncached path cheap.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -47,7 +86,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(_STDOUT)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

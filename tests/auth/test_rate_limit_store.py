@@ -1,0 +1,51 @@
+"""Where rate-limit state lives: per process on SQLite, shared through PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import Engine
+
+from control_tower.auth.rate_limit import (
+    AsyncPostgresRateLimiter,
+    Limit,
+    MemoryRateLimiter,
+    PostgresRateLimiter,
+)
+
+
+def allowed(limiter: MemoryRateLimiter | PostgresRateLimiter, hits: int, now: float) -> int:
+    return sum(limiter.hit("token:t1", Limit(60, 5), now).allowed for _ in range(hits))
+
+
+def test_two_processes_share_one_budget_only_on_postgresql(backend: str, engine: Engine) -> None:
+    now = time.time()
+    if backend == "postgresql":
+        first, second = PostgresRateLimiter(engine), PostgresRateLimiter(engine)
+        try:
+            assert allowed(first, 4, now) + allowed(second, 4, now) == 5
+            with first._engine.connect() as conn:  # its sessions commit asynchronously
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        finally:
+            first.close()
+            second.close()
+        assert sum(asyncio.run(two_async_replicas(engine, now))) == 5
+    else:
+        one, other = MemoryRateLimiter(), MemoryRateLimiter()
+        assert allowed(one, 4, now) + allowed(other, 4, now) == 8
+
+
+async def two_async_replicas(engine: Engine, now: float) -> tuple[int, int]:
+    """The limiter the app uses on PostgreSQL: event-loop connections, same shared budget."""
+    replica_a, replica_b = AsyncPostgresRateLimiter(engine), AsyncPostgresRateLimiter(engine)
+    try:
+        hits_a = [await replica_a.hit_async("token:t2", Limit(60, 5), now) for _ in range(4)]
+        hits_b = [await replica_b.hit_async("token:t2", Limit(60, 5), now) for _ in range(4)]
+        refused = hits_b[-1]
+        assert not refused.allowed
+        assert refused.retry_after_seconds >= 1
+        return sum(d.allowed for d in hits_a), sum(d.allowed for d in hits_b)
+    finally:
+        await replica_a.aclose()
+        await replica_b.aclose()

@@ -1,0 +1,137 @@
+"""JSON logs, request and correlation ids, /metrics, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from control_tower.app import create_app
+from control_tower.auth.roles import Role
+from control_tower.observability.logging import configure_logging
+from control_tower.settings import Settings
+from tests.conftest import TEST_MASTER_KEY
+from tests.helpers import Producer, Staff, make_event
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def access_line(lines: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
+    [line] = [
+        entry
+        for entry in lines
+        if entry.get("logger") == "control_tower.access" and entry.get("request_id") == request_id
+    ]
+    return line
+
+
+def test_log_lines_carry_ids_and_never_secrets_or_payload_values(
+    client: TestClient, producer: Producer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_logs=True)
+    capsys.readouterr()
+    payload = {"fn_name": "renderPayrollZeta", "severity": "high", "stack_ref": "jane@example.com"}
+    event = make_event(event_id="obs-1", correlation_id="corr-obs-1", payload=payload)
+    body, headers = producer.signed(event)
+    answer = client.post("/events", content=body, headers={**headers, "X-Request-ID": "req-obs-1"})
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["x-request-id"] == "req-obs-1"
+
+    bad = make_event(event_id="obs-2", payload={"fn_name": "renderPayrollZeta", "severity": "x"})
+    body2, headers2 = producer.signed(bad)
+    refused = client.post("/events", content=body2, headers=headers2)
+    assert refused.status_code == 422
+    generated = refused.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+
+    injected = client.get("/healthz", headers={"X-Request-ID": "evil id\\n{}"})
+    assert injected.headers["x-request-id"] != "evil id\\n{}"
+
+    out = capsys.readouterr().out
+    lines = json_lines(out)
+    accepted = access_line(lines, "req-obs-1")
+    assert accepted["correlation_id"] == "corr-obs-1"
+    assert accepted["status"] == 202
+    assert accepted["route"] == "/events"
+    assert accepted["principal"] == producer.issued.name
+    assert access_line(lines, generated)["status"] == 422
+    for secret in (
+        producer.token,
+        producer.secret,
+        TEST_MASTER_KEY,
+        headers["X-CT-Signature"].removeprefix("sha256="),
+        "renderPayrollZeta",
+        "jane@example.com",
+    ):
+        assert secret not in out
+
+
+def test_metrics_count_ingest_by_source_type_outcome(
+    client: TestClient, producer: Producer, staff: Staff
+) -> None:
+    body, headers = producer.signed(make_event(event_id="metric-1"))
+    assert client.post("/events", content=body, headers=headers).status_code == 202
+    assert client.post("/events", content=body, headers=headers).status_code == 200
+    bad, bad_headers = producer.signed(make_event(event_id="metric-2", payload={}))
+    assert client.post("/events", content=bad, headers=bad_headers).status_code == 422
+
+    assert client.get("/metrics").status_code == 401
+    assert (
+        client.get("/metrics", headers={"Authorization": f"Bearer {producer.token}"}).status_code
+        == 403
+    )
+    answer = client.get("/metrics", headers=staff.headers(Role.viewer))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+    for outcome in ("accepted", "duplicate", "rejected"):
+        labels = {"source": "backend", "type": "backend.fn.error", "outcome": outcome}
+        assert samples[("ct_events_ingested_total", tuple(sorted(labels.items())))] == 1.0
+    single = (("endpoint", "single"),)
+    assert samples[("ct_ingest_latency_seconds_count", single)] == 3.0
+    assert samples[("ct_ingest_latency_seconds_bucket", (*single, ("le", "+Inf")))] == 3.0
+    assert samples[("ct_ingest_latency_seconds_sum", single)] > 0
+
+
+def test_health_and_readiness_need_no_token(client: TestClient) -> None:
+    alive = client.get("/healthz")
+    assert alive.status_code == 200
+    assert alive.json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+def unreachable_urls(backend: str, tmp_path: Path) -> list[str]:
+    if backend == "sqlite":
+        folder = tmp_path / "a-folder-not-a-file"
+        folder.mkdir()
+        return [f"sqlite:///{folder}"]
+    from tests.conftest import PG_ADMIN_DSN
+
+    server = PG_ADMIN_DSN.split("://", 1)[1].rsplit("/", 1)[0]
+    return [
+        f"postgresql+psycopg://{server}/ct_no_such_database",
+        "postgresql+psycopg://postgres@127.0.0.1:1/ct",  # nothing listens on port 1
+    ]
+
+
+def test_readyz_is_503_when_the_store_is_unreachable(backend: str, tmp_path: Path) -> None:
+    for url in unreachable_urls(backend, tmp_path):
+        settings = Settings(data_dir=tmp_path / "data", database_url=url, secret_key="k")
+        with TestClient(create_app(settings, migrate=False)) as client:
+            assert client.get("/healthz").status_code == 200
+            ready = client.get("/readyz")
+            assert ready.status_code == 503, url
+            assert ready.json()["status"] == "unavailable"
