@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,6 +24,17 @@ from tests.helpers import Producer, Staff, make_event
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure_logging is process-wide: undo it so later tests (CLI JSON output) stay clean."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
+    logging.getLogger("uvicorn.access").disabled = False
+    structlog.reset_defaults()
 
 
 def access_line(lines: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
