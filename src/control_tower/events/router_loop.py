@@ -25,14 +25,23 @@ class RouterLoop:
         metrics: Metrics | None = None,
         idle_seconds: float = 0.25,
         sweep_seconds: float = 30.0,
+        status_seconds: float = 1.0,
+        coalesce_seconds: float = 0.05,
     ) -> None:
         self.router = router
         self.metrics = metrics
         self.idle_seconds = idle_seconds
         self.sweep_seconds = sweep_seconds
+        # Evaluating SLOs costs a few queries per system: under load, do it at most once per
+        # `status_seconds` for the systems touched since, not after every small batch.
+        self.status_seconds = status_seconds
+        # After a wake-up, wait this long so one pass routes what several commits stored.
+        self.coalesce_seconds = coalesce_seconds
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._last_sweep = 0.0
+        self._last_status = 0.0
+        self._touched: set[str] = set()
 
     def wake(self) -> None:
         """Called after an ingest commit so new events route without waiting for the idle tick."""
@@ -56,17 +65,22 @@ class RouterLoop:
             for outcome in ("routed", "retrying", "dead"):
                 if count := getattr(report, outcome):
                     self.metrics.routed.labels(outcome).inc(count)
+        self._touched |= report.touched_systems
         now = self.router.clock.now()
-        sweep = time.monotonic() - self._last_sweep >= self.sweep_seconds
-        if report.touched_systems or sweep:
+        tick = time.monotonic()
+        sweep = tick - self._last_sweep >= self.sweep_seconds
+        due = bool(self._touched) and tick - self._last_status >= self.status_seconds
+        if due or sweep:
             with unit_of_work(self.router.engine, write=True) as conn:
                 record_status_changes(
-                    conn, self.router.catalog, now, None if sweep else report.touched_systems
+                    conn, self.router.catalog, now, None if sweep else self._touched
                 )
                 if sweep:
                     prune_evidence(conn, now)
+            self._touched = set()
+            self._last_status = tick
             if sweep:
-                self._last_sweep = time.monotonic()
+                self._last_sweep = tick
         return report
 
     async def _run(self) -> None:
@@ -76,8 +90,15 @@ class RouterLoop:
             except Exception as exc:
                 log.error("router_step_failed", error=type(exc).__name__, exc_info=exc)
                 report = RouteReport()
-            if report.routed or report.retrying or report.dead or report.lost_lease:
+            handled = report.routed + report.retrying + report.dead + report.lost_lease
+            if handled >= self.router.config.batch_size:
+                continue  # a backlog: keep going
+            if handled:
+                await asyncio.sleep(self.coalesce_seconds)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(self.coalesce_seconds)
