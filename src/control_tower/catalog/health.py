@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import time
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from control_tower.catalog.types import ZoneName
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -26,19 +27,10 @@ class BusinessHoursSpec(_Strict):
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     start: time = time(8, 0)
     end: time = time(18, 0)
-    timezone: str = "Europe/London"
+    timezone: ZoneName = "Europe/London"
     bank_holidays: Literal["england-and-wales", "scotland", "northern-ireland", "none"] = (
         "england-and-wales"
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _start_before_end(self) -> BusinessHoursSpec:

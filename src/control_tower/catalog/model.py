@@ -8,13 +8,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.pollers import Poller
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
+from control_tower.catalog.types import ObjectSchema
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
@@ -35,23 +34,11 @@ class EventType(Strict):
     sources: list[str] = Field(
         default_factory=list, description="Sources allowed to send it; empty means any."
     )
-    payload_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    payload_schema: ObjectSchema = Field(default_factory=lambda: {"type": "object"})
     health_signal: Literal["error", "heartbeat", "run_result"] | None = Field(
         default=None,
         description="How the health model counts it: an error, a heartbeat, or a run result.",
     )
-
-    @field_validator("payload_schema")
-    @classmethod
-    def _valid_json_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from exc
-        if value.get("type") != "object":
-            raise ValueError("payload_schema must describe an object (type: object)")
-        return value
 
 
 class System(Strict):

@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 from datetime import time
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from control_tower.auth.roles import Role
+from control_tower.catalog.types import ObjectSchema, ZoneName
 
 TRIGGER_NAME = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -65,21 +63,12 @@ class FinanceWindow(_Strict):
     days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     start: time = time(7, 0)
     end: time = time(19, 0)
-    tz: str = "Europe/London"
+    tz: ZoneName = "Europe/London"
 
     @field_validator("days", mode="before")
     @classmethod
     def _days(cls, value: Any) -> list[str]:
         return _parse_days(value)
-
-    @field_validator("tz")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _order(self) -> FinanceWindow:
@@ -108,7 +97,7 @@ class Retry(_Strict):
 class Trigger(_Strict):
     name: str = Field(pattern=TRIGGER_NAME)
     description: str = ""
-    input_schema: dict[str, Any] = Field(
+    input_schema: ObjectSchema = Field(
         default_factory=lambda: {"type": "object", "additionalProperties": False}
     )
     target: Target
@@ -122,18 +111,6 @@ class Trigger(_Strict):
         description="Without an Idempotency-Key, the same inputs within this window return "
         "the same run; 0 turns it off.",
     )
-
-    @field_validator("input_schema")
-    @classmethod
-    def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from exc
-        if value.get("type") != "object":
-            raise ValueError("input_schema must describe an object (type: object)")
-        return value
 
     @field_validator("required_role")
     @classmethod

@@ -1,0 +1,33 @@
+"""Field types the catalogue's sections share: object JSON Schemas and time-zone names."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import AfterValidator
+
+
+def _object_schema(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from exc
+    if value.get("type") != "object":
+        raise ValueError("the schema must describe an object (type: object)")
+    return value
+
+
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+ObjectSchema = Annotated[dict[str, Any], AfterValidator(_object_schema)]
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
