@@ -81,6 +81,11 @@ def demo_events(now: datetime) -> list[dict[str, Any]]:
 
 
 def seed_demo_events(engine: Engine, catalog: Catalog, now: datetime) -> int:
+    """Store the samples as if each had arrived when it happened (no intake delay)."""
+    stored = 0
     with unit_of_work(engine) as conn:
-        outcomes = emit_events(conn, catalog, demo_events(now), producer="demo", now=now)
-    return sum(1 for o in outcomes if o.kind == "accepted")
+        for event in demo_events(now):
+            received = datetime.fromisoformat(event["occurred_at"])
+            outcomes = emit_events(conn, catalog, [event], producer="demo", now=received)
+            stored += sum(1 for o in outcomes if o.kind == "accepted")
+    return stored
