@@ -171,11 +171,12 @@ BAD_CURSORS = {
 }
 
 
+@pytest.mark.parametrize("path", ["/events", "/dlq", "/runs"])
 @pytest.mark.parametrize("cursor", BAD_CURSORS.values(), ids=list(BAD_CURSORS))
-def test_a_bad_cursor_is_400(client: TestClient, staff: Staff, cursor: str) -> None:
-    response = client.get(
-        "/events", params={"cursor": cursor}, headers=staff.headers(Role.maintainer)
-    )
+def test_a_bad_cursor_is_400_on_every_keyset_list(
+    client: TestClient, staff: Staff, cursor: str, path: str
+) -> None:
+    response = client.get(path, params={"cursor": cursor}, headers=staff.headers(Role.maintainer))
     assert_error(response, 400, "bad_cursor")
 
 

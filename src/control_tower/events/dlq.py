@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select, update
 from control_tower.audit import chain
 from control_tower.kit.common import UtcDatetime
 from control_tower.kit.errors import Conflict, NotFound
-from control_tower.kit.pagination import decode_cursor, encode_cursor
+from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
 from control_tower.models import event_routes, events
 
 
@@ -40,16 +40,14 @@ class ReplayResult(BaseModel):
     replayed: list[str]
 
 
+def count_routes(conn: Connection, status: str) -> int:
+    """Routing jobs in one status: `dead` is the DLQ depth, `retrying` the retry backlog."""
+    query = select(func.count()).select_from(event_routes).where(event_routes.c.status == status)
+    return int(conn.execute(query).scalar_one())
+
+
 def depth(conn: Connection) -> int:
-    query = select(func.count()).select_from(event_routes).where(event_routes.c.status == "dead")
-    return int(conn.execute(query).scalar_one())
-
-
-def retrying(conn: Connection) -> int:
-    query = (
-        select(func.count()).select_from(event_routes).where(event_routes.c.status == "retrying")
-    )
-    return int(conn.execute(query).scalar_one())
+    return count_routes(conn, "dead")
 
 
 def list_dead(
@@ -66,9 +64,9 @@ def list_dead(
     )  # fmt: skip
     if since is not None:
         query = query.where(event_routes.c.updated_at >= since)
-    if cursor:
-        [before] = decode_cursor(cursor)
-        query = query.where(event_routes.c.seq < int(before))
+    before = decode_seq_cursor(cursor)
+    if before is not None:
+        query = query.where(event_routes.c.seq < before)
     rows = list(conn.execute(query.order_by(event_routes.c.seq.desc()).limit(limit + 1)))
     page = rows[:limit]
     return DlqPage(

@@ -8,10 +8,8 @@ from sqlalchemy import Connection, Row
 
 from control_tower.events import repository
 from control_tower.events.schemas import Event, EventPage, IngestInfo, IngestStatus
-from control_tower.kit.errors import BadRequest, NotFound
-from control_tower.kit.pagination import decode_cursor, encode_cursor
-
-MAX_SEQ = 2**63
+from control_tower.kit.errors import NotFound
+from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
 
 
 def event_from_row(row: Row[Any]) -> Event:
@@ -36,15 +34,7 @@ def event_from_row(row: Row[Any]) -> Event:
 def list_events(
     conn: Connection, flt: repository.EventFilter, limit: int, cursor: str | None
 ) -> EventPage:
-    before = None
-    if cursor:
-        key = decode_cursor(cursor)
-        seq = key[0] if len(key) == 1 else None
-        # A seq is a positive BIGINT; a bool is an int to Python but not to the store.
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < MAX_SEQ:
-            raise BadRequest("cursor is not one this server issued", code="bad_cursor")
-        before = seq
-    rows = repository.list_events(conn, flt, limit + 1, before)
+    rows = repository.list_events(conn, flt, limit + 1, decode_seq_cursor(cursor))
     page = rows[:limit]
     next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
     return EventPage(items=[event_from_row(r) for r in page], next_cursor=next_cursor)

@@ -26,3 +26,22 @@ def decode_cursor(cursor: str) -> list[Any]:
     if not isinstance(value, list):
         raise BadRequest("cursor is not one this server issued", code="bad_cursor")
     return value
+
+
+# A sequence number is a positive BIGINT on every store.
+MAX_SEQ = 2**63
+
+
+def decode_seq_cursor(cursor: str | None) -> int | None:
+    """The sequence number a list page ended at, or None for the first page.
+
+    Every keyset list here pages by one sequence column; a forged cursor (not a positive
+    BIGINT, or a bool, which Python counts as an int) is a 400, never a store error.
+    """
+    if not cursor:
+        return None
+    key = decode_cursor(cursor)
+    seq = key[0] if len(key) == 1 else None
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < MAX_SEQ:
+        raise BadRequest("cursor is not one this server issued", code="bad_cursor")
+    return seq

@@ -59,7 +59,7 @@ async def metrics(request: Request) -> Response:
 def _refresh_store_gauges(ctx: AppContext) -> None:
     with unit_of_work(ctx.engine, write=False) as conn:
         ctx.metrics.dlq_depth.set(dlq.depth(conn))
-        ctx.metrics.retrying.set(dlq.retrying(conn))
+        ctx.metrics.retrying.set(dlq.count_routes(conn, "retrying"))
 
 
 metrics.required_role = Role.viewer  # type: ignore[attr-defined]

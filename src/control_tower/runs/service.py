@@ -19,8 +19,8 @@ from control_tower.catalog.triggers import Trigger
 from control_tower.events.redaction import redact
 from control_tower.events.service import event_from_row
 from control_tower.kit.canonical import content_hash
-from control_tower.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from control_tower.kit.pagination import decode_cursor, encode_cursor
+from control_tower.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
 from control_tower.runs import repository
 from control_tower.runs.guards import check_guards
 from control_tower.runs.lifecycle import record_transition
@@ -299,13 +299,7 @@ def summary_from_row(row: Row[Any]) -> RunSummary:
 def list_runs(
     conn: Connection, flt: repository.RunFilter, limit: int, cursor: str | None
 ) -> RunPage:
-    before = None
-    if cursor:
-        key = decode_cursor(cursor)
-        if len(key) != 1 or not isinstance(key[0], int):
-            raise BadRequest("cursor is not one this server issued", code="bad_cursor")
-        before = key[0]
-    rows = repository.list_runs(conn, flt, limit + 1, before)
+    rows = repository.list_runs(conn, flt, limit + 1, decode_seq_cursor(cursor))
     page = rows[:limit]
     next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
     return RunPage(items=[summary_from_row(r) for r in page], next_cursor=next_cursor)
