@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 WRITE_OPTION = "ct_write"
@@ -69,3 +70,12 @@ def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def conflict_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT … DO NOTHING / DO UPDATE on either store.
+
+    Both stores have ON CONFLICT; SQLAlchemy spells it through each dialect's own insert().
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return insert(table)

@@ -34,10 +34,9 @@ from typing import Protocol
 import anyio.to_thread
 import structlog
 from sqlalchemy import Connection, Engine, or_, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from control_tower.db import unit_of_work
+from control_tower.db import conflict_insert, unit_of_work
 from control_tower.kit.clock import Clock, ensure_utc
 from control_tower.models import scheduled_jobs
 
@@ -277,10 +276,8 @@ class Scheduler:
 
 
 def _insert_job_row(conn: Connection, job: Job) -> None:
-    # The two dialects spell ON CONFLICT DO NOTHING through different insert() constructs.
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        insert(scheduled_jobs)
+        conflict_insert(conn, scheduled_jobs)
         .values(name=job.name, interval_seconds=job.interval_seconds, runs=0)
         .on_conflict_do_nothing(index_elements=[scheduled_jobs.c.name])
     )

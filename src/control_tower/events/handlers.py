@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, case
-from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.catalog import Catalog
+from control_tower.db import conflict_insert
 from control_tower.health import rollups
 from control_tower.models import correlations
 
@@ -52,8 +52,7 @@ def apply_correlations(conn: Connection, rows: EventRows) -> None:
             )
     if not folded:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(correlations)
+    stmt = conflict_insert(conn, correlations)
     ex = stmt.excluded
     newer = ex.last_at >= correlations.c.last_at
     stmt = stmt.on_conflict_do_update(

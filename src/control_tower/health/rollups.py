@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, delete
-from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.model import System
+from control_tower.db import conflict_insert
 from control_tower.kit.errors import Unprocessable
 from control_tower.models import health_evidence, system_rollups, system_state
 from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
@@ -35,11 +35,6 @@ def latency_column(seconds: float) -> str:
         if seconds <= bound:
             return column
     return LATENCY_COLUMNS[-1]
-
-
-def _insert(conn: Connection) -> Any:
-    # ON CONFLICT … DO UPDATE is spelled through each dialect's own insert().
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def attributed_systems(catalog: Catalog, event: Mapping[Any, Any]) -> list[System]:
@@ -121,7 +116,7 @@ def apply_events(conn: Connection, catalog: Catalog, rows: Iterable[Mapping[Any,
     _upsert_rollups(conn, deltas)
     _upsert_states(conn, states)
     if evidence:
-        stmt = _insert(conn)(health_evidence).on_conflict_do_nothing()
+        stmt = conflict_insert(conn, health_evidence).on_conflict_do_nothing()
         conn.execute(stmt, evidence)
     return set(states)
 
@@ -135,7 +130,7 @@ def _upsert_rollups(conn: Connection, deltas: dict[tuple[str, datetime], _Delta]
     columns += LATENCY_COLUMNS
     for (system_id, bucket), delta in deltas.items():
         values = {name: delta.counters.get(name, 0) for name in columns}
-        stmt = _insert(conn)(system_rollups).values(
+        stmt = conflict_insert(conn, system_rollups).values(
             system_id=system_id, bucket_start=bucket, **values
         )
         stmt = stmt.on_conflict_do_update(
@@ -151,7 +146,7 @@ def _later(column: Any, new: Any) -> Any:
 
 def _upsert_states(conn: Connection, states: dict[str, _State]) -> None:
     for system_id, state in states.items():
-        stmt = _insert(conn)(system_state).values(
+        stmt = conflict_insert(conn, system_state).values(
             system_id=system_id,
             last_event_at=state.last_event_at,
             last_heartbeat_at=state.last_heartbeat_at,

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.pollers import protected_branches
-from control_tower.db import unit_of_work
+from control_tower.db import conflict_insert, unit_of_work
 from control_tower.events.internal import emit_events
 from control_tower.kit.errors import BadRequest, Unauthorized
 from control_tower.kit.signing import signature_matches
@@ -92,10 +91,8 @@ def handle_delivery(engine: Engine, catalog: Catalog, delivery: Delivery, now: d
 
 def _record_delivery(conn: Connection, delivery: Delivery, outcome: str, now: datetime) -> bool:
     """Insert the delivery id; False when it was already there (a re-delivery)."""
-    # The two dialects spell ON CONFLICT DO NOTHING through different insert() constructs.
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     result = conn.execute(
-        insert(github_deliveries)
+        conflict_insert(conn, github_deliveries)
         .values(
             delivery_id=delivery.delivery_id,
             event=delivery.event[:64],

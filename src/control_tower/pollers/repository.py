@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from control_tower.db import conflict_insert
 from control_tower.models import poller_etags, poller_state
 
 
@@ -24,9 +24,7 @@ class PollerState:
 
 
 def _upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-    # Both dialects have ON CONFLICT … DO UPDATE, spelled through their own insert().
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
+    stmt = conflict_insert(conn, table).values(**values)
     updates = {k: v for k, v in values.items() if k not in keys}
     upsert: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=updates)
     conn.execute(upsert)
