@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 
@@ -18,7 +17,6 @@ from control_tower.auth.rate_limit import (
     Decision,
     Limit,
     MemoryRateLimiter,
-    RateLimiter,
 )
 from control_tower.auth.token_cache import TokenCache
 from control_tower.auth.tokens import hash_token, resolve_token
@@ -42,8 +40,9 @@ class AppContext:
     committer: GroupCommitter
     metrics: Metrics = field(default_factory=Metrics)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
-    rate_limiter: RateLimiter | AsyncPostgresRateLimiter = field(default_factory=MemoryRateLimiter)
-    _rate_limit_threads: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    rate_limiter: MemoryRateLimiter | AsyncPostgresRateLimiter = field(
+        default_factory=MemoryRateLimiter
+    )
     router_loop: RouterLoop | None = None
 
     def router_config(self) -> RouterConfig:
@@ -63,7 +62,7 @@ class AppContext:
     def build(
         cls, settings: Settings, engine: Engine, catalog: Catalog, clock: Clock
     ) -> AppContext:
-        limiter: RateLimiter | AsyncPostgresRateLimiter = (
+        limiter: MemoryRateLimiter | AsyncPostgresRateLimiter = (
             AsyncPostgresRateLimiter(engine)
             if engine.dialect.name == "postgresql"
             else MemoryRateLimiter()
@@ -83,8 +82,6 @@ class AppContext:
         """Release what the context opened besides the engine (the rate limiter's connections)."""
         if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
             await self.rate_limiter.aclose()
-        else:
-            self.rate_limiter.close()
 
     async def resolve_token(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -113,15 +110,6 @@ class AppContext:
     async def rate_hit(self, key: str, limit: Limit) -> Decision:
         # Rate limits are wall-clock by nature; the test clock drives business rules only.
         now = time.time()
-        if isinstance(self.rate_limiter, MemoryRateLimiter):
-            return self.rate_limiter.hit(key, limit, now)
-        limiter = self.rate_limiter
-        if isinstance(limiter, AsyncPostgresRateLimiter):
-            return await limiter.hit_async(key, limit, now)
-        if self._rate_limit_threads is None:
-            # At most one hit per pooled connection at a time (PostgresRateLimiter.pool_size).
-            size = getattr(limiter, "pool_size", 8)
-            self._rate_limit_threads = anyio.CapacityLimiter(size)
-        return await anyio.to_thread.run_sync(
-            lambda: limiter.hit(key, limit, now), limiter=self._rate_limit_threads
-        )
+        if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
+            return await self.rate_limiter.hit_async(key, limit, now)
+        return self.rate_limiter.hit(key, limit, now)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-import weakref
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,6 @@ def decide(limit: Limit, tat_after: float, now: float, allowed: bool) -> Decisio
     return Decision(allowed, limit, remaining, math.ceil(backlog), retry)
 
 
-class RateLimiter(Protocol):
-    def hit(self, key: str, limit: Limit, now: float) -> Decision: ...
-
-    def close(self) -> None: ...
-
-
 class MemoryRateLimiter:
     shared = False
 
@@ -81,11 +74,9 @@ class MemoryRateLimiter:
                 return decide(limit, tat, now, True)
         return decide(limit, tat, now, False)
 
-    def close(self) -> None:
-        pass
 
-
-# psycopg placeholders: the limiter talks to the driver directly (see PostgresRateLimiter._hit).
+# psycopg placeholders: the limiter talks to the driver directly; it runs on every request and
+# SQLAlchemy's per-statement work cost more than the round trip.
 _UPSERT = """
     INSERT INTO rate_limits (key, tat) VALUES (%(key)s, %(now)s + %(interval)s)
     ON CONFLICT (key) DO UPDATE
@@ -96,74 +87,14 @@ _UPSERT = """
 _READ = "SELECT tat FROM rate_limits WHERE key = %(key)s"
 
 
-class PostgresRateLimiter:
-    shared = True
-
-    def __init__(self, engine: Engine, pool_size: int = 8) -> None:
-        # Its own small pool whose sessions commit asynchronously: losing the last fraction of
-        # a second of rate-limit state in a PostgreSQL crash is harmless, and not waiting for a
-        # WAL flush on every request keeps the limiter cheap. No overflow and no pre-ping:
-        # callers run at most `pool_size` hits at once (see AppContext.rate_hit), so no
-        # connection is opened and closed per request, and each hit is one round trip.
-        self.pool_size = pool_size
-        self._engine = create_engine(
-            engine.url,
-            pool_size=pool_size,
-            max_overflow=0,
-            pool_recycle=300,
-            connect_args={"options": "-c synchronous_commit=off"},
-        )
-        # Closed by close(), or when the limiter is garbage-collected (callers that never close).
-        self._dispose = weakref.finalize(self, self._engine.dispose)
-
-    def hit(self, key: str, limit: Limit, now: float) -> Decision:
-        try:
-            return self._hit(key, limit, now)
-        except psycopg.OperationalError:
-            # A pooled connection that died while idle (PostgreSQL restarted; _hit threw it
-            # away): once more, on a new one.
-            return self._hit(key, limit, now)
-
-    def _hit(self, key: str, limit: Limit, now: float) -> Decision:
-        # On the driver's connection, not through SQLAlchemy's execution layer: this runs on
-        # every request, and Core's per-statement work cost more than the round trip.
-        params = {"key": key, "now": now, "interval": limit.interval, "capacity": limit.capacity}
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(_UPSERT, params)
-                row = cursor.fetchone()
-                if row is None:
-                    cursor.execute(_READ, {"key": key})
-                    current = cursor.fetchone()
-            finally:
-                cursor.close()
-            connection.commit()
-        except psycopg.OperationalError:
-            connection.invalidate()
-            raise
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()  # back to the pool (or discarded if invalidated)
-        if row is not None:
-            return decide(limit, float(row[0]), now, True)
-        assert current is not None
-        return decide(limit, float(current[0]) + limit.interval, now, False)
-
-    def close(self) -> None:
-        self._dispose()
-
-
 class AsyncPostgresRateLimiter:
     """The PostgreSQL limiter on the event loop, with psycopg's async connections.
 
-    Same table and statements as PostgresRateLimiter, but no thread per request: a thread hop
-    plus the GIL hand-offs between a handful of busy threads cost more than the round trip
-    itself, and cut single-event ingest on PostgreSQL by more than half. The connections are
-    autocommit with `synchronous_commit=off` (see PostgresRateLimiter); at most `size` are open.
+    No thread per request: a thread hop plus the GIL hand-offs between a handful of busy
+    threads cost more than the round trip itself, and cut single-event ingest on PostgreSQL by
+    more than half. The connections are autocommit with `synchronous_commit=off`: losing the
+    last fraction of a second of rate-limit state in a PostgreSQL crash is harmless, and not
+    waiting for a WAL flush keeps each hit cheap. At most `size` are open.
     """
 
     shared = True

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.model import System as CatalogSystem
+from control_tower.events.handlers import apply_correlations
 from control_tower.health import rollups, slo
 from control_tower.health.schemas import (
     HealthOverview,
@@ -147,8 +148,6 @@ def rebuild(conn: Connection, catalog: Catalog) -> int:
         update(system_state).values(last_heartbeat_at=None, last_heartbeat_event_id=None,
                                     last_event_at=None)
     )  # fmt: skip
-    from control_tower.events.handlers import apply_correlations
-
     count = 0
     last_seq = 0
     while True:
