@@ -5,8 +5,10 @@ Built in the app's lifespan; routes reach it through the `Context` dependency.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -44,6 +46,9 @@ class AppContext:
         default_factory=MemoryRateLimiter
     )
     router_loop: RouterLoop | None = None
+    _token_lookups: dict[str, asyncio.Task[Principal | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     def router_config(self) -> RouterConfig:
         s = self.settings
@@ -89,14 +94,27 @@ class AppContext:
         hit, principal = self.token_cache.get(digest, now)
         if hit:
             return principal
+        # Single flight: when a cache entry expires under load, the requests that miss at
+        # once share one store lookup instead of each opening a connection of their own.
+        loop = asyncio.get_running_loop()
+        pending = self._token_lookups.get(digest)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._lookup_token(token, digest, now))
+            self._token_lookups[digest] = pending
+        return await asyncio.shield(pending)
 
+    async def _lookup_token(self, token: str, digest: str, now: datetime) -> Principal | None:
         def lookup() -> Principal | None:
             with unit_of_work(self.engine, write=False) as conn:
                 return resolve_token(conn, token, now)
 
-        principal = await anyio.to_thread.run_sync(lookup)
-        self.token_cache.put(digest, principal)
-        return principal
+        try:
+            principal = await anyio.to_thread.run_sync(lookup)
+            self.token_cache.put(digest, principal)
+            return principal
+        finally:
+            if self._token_lookups.get(digest) is asyncio.current_task():
+                del self._token_lookups[digest]
 
     def limit_for(self, principal: Principal | None) -> Limit:
         if principal is None:

@@ -58,16 +58,20 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
+async def authorize(request: Request, role: Role) -> Principal:
+    """The caller's principal if it holds `role` (or a higher one); 401/403/429 otherwise."""
+    principal = await authenticate(request)
+    if not has_role(principal.role, role):
+        raise Forbidden(
+            f"this needs the {role.value} role; token {principal.name!r} is {principal.role.value}",
+            code="insufficient_role",
+        )
+    return principal
+
+
 def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if not has_role(principal.role, role):
-            raise Forbidden(
-                f"this needs the {role.value} role; token {principal.name!r} is "
-                f"{principal.role.value}",
-                code="insufficient_role",
-            )
-        return principal
+        return await authorize(request, role)
 
     dependency.required_role = role  # type: ignore[attr-defined]
     dependency.__name__ = f"require_{role.value}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # derived on every signed request; never changes
 def signing_secret(master_key: bytes, token_id: str) -> str:
     """A producer's HMAC key, derived from CT's master key so the store never holds it."""
     return "whsec_" + derive_secret(master_key, f"producer-signing:{token_id}")

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from control_tower.db import unit_of_work
+from control_tower.db import WRITE_OPTION
 from control_tower.events.repository import AfterInsert, InsertOutcome, insert_events
 from control_tower.kit.errors import Unavailable
 
@@ -34,6 +34,9 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
+        # The writer's own connection, used only on its thread: no pool checkout, liveness
+        # ping or reset per commit. Dropped after an error and opened again on the next one.
+        self._conn: Connection | None = None
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 
@@ -50,6 +53,7 @@ class GroupCommitter:
         self._queue.put_nowait(None)
         await self._task
         if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
             self._thread.shutdown(wait=True)
         self._queue = None
         self._task = None
@@ -63,8 +67,19 @@ class GroupCommitter:
         return await future
 
     def _write(self, rows: list[dict[str, Any]]) -> list[InsertOutcome]:
-        with unit_of_work(self._engine, write=True) as conn:
-            return insert_events(conn, rows, self._after_insert)
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        try:
+            with self._conn.begin():
+                return insert_events(self._conn, rows, self._after_insert)
+        except Exception:
+            self._close()
+            raise
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
     async def _run(self) -> None:
         assert self._queue is not None

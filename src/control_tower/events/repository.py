@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select, text
 
-from control_tower.models import event_routes, events
+from control_tower.models import events
 
 
 @dataclass(frozen=True)
@@ -23,31 +23,37 @@ class InsertOutcome:
 AfterInsert = Callable[[Connection, list[dict[str, Any]]], None]
 
 
-# PostgreSQL: INSERT … SELECT FROM unnest() …: one statement whose text never changes, with
-# one array parameter per column. psycopg re-parses (and re-prepares) a long multi-row VALUES
-# statement on every call — its statement cache skips long queries — which made a commit of
-# 100 events cost ≈ 10 ms of client CPU; unnest() costs a fraction of that.
+# PostgreSQL: INSERT … SELECT FROM jsonb_to_recordset(…): the rows travel as one JSON document
+# (one C-encoded json.dumps) in a statement whose text never changes, and the same statement
+# writes each new event's routing job (one round trip). A long multi-row VALUES statement is
+# re-parsed by psycopg on every call (its statement cache skips long queries), and unnest() of
+# one array per column has psycopg quote every element in Python: both cost more client CPU
+# per event than the rest of ingest.
 _PG_BULK_INSERT = text(
     """
-    INSERT INTO events (event_id, type, source, occurred_at, received_at, correlation_id,
-                        payload, redactions, payload_sha256, producer, ingest_attempt,
-                        ingest_status)
-    SELECT u.event_id, u.type, u.source, u.occurred_at, u.received_at, u.correlation_id,
-           u.payload::jsonb, u.redactions::jsonb, u.payload_sha256, u.producer,
-           u.ingest_attempt, u.ingest_status
-      FROM unnest(
-             CAST(:event_id AS varchar[]), CAST(:type AS varchar[]), CAST(:source AS varchar[]),
-             CAST(:occurred_at AS timestamp[]), CAST(:received_at AS timestamp[]),
-             CAST(:correlation_id AS varchar[]), CAST(:payload AS text[]),
-             CAST(:redactions AS text[]), CAST(:payload_sha256 AS varchar[]),
-             CAST(:producer AS varchar[]), CAST(:ingest_attempt AS integer[]),
-             CAST(:ingest_status AS varchar[])
-           ) WITH ORDINALITY AS u(event_id, type, source, occurred_at, received_at,
-                                  correlation_id, payload, redactions, payload_sha256,
-                                  producer, ingest_attempt, ingest_status, n)
-     ORDER BY u.n
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id, seq
+    WITH inserted AS (
+        INSERT INTO events (event_id, type, source, occurred_at, received_at, correlation_id,
+                            payload, redactions, payload_sha256, producer, ingest_attempt,
+                            ingest_status)
+        SELECT u.event_id, u.type, u.source, u.occurred_at, u.received_at, u.correlation_id,
+               u.payload, u.redactions, u.payload_sha256, u.producer, u.ingest_attempt,
+               u.ingest_status
+          FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS (
+                 event_id varchar, type varchar, source varchar, occurred_at timestamp,
+                 received_at timestamp, correlation_id varchar, payload jsonb, redactions jsonb,
+                 payload_sha256 varchar, producer varchar, ingest_attempt integer,
+                 ingest_status varchar)
+               ) WITH ORDINALITY AS u(event_id, type, source, occurred_at, received_at,
+                                      correlation_id, payload, redactions, payload_sha256,
+                                      producer, ingest_attempt, ingest_status, n)
+         ORDER BY u.n
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id, seq
+    ), routed AS (
+        INSERT INTO event_routes (event_id, seq, status, attempts, available_at, updated_at)
+        SELECT event_id, seq, 'pending', 0, :now, :now FROM inserted
+    )
+    SELECT event_id, seq FROM inserted
     """
 )
 
@@ -68,18 +74,28 @@ _SQLITE_INSERTS = {
     + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq"
     for size in _SQLITE_CHUNKS
 }
+# The routing jobs of the events just inserted, in one statement: the transaction holds
+# SQLite's write lock and new rows always get a seq above every existing one, so the range
+# between the first and last new seq holds exactly this transaction's events.
+_SQLITE_ENQUEUE = (
+    "INSERT INTO event_routes (event_id, seq, status, attempts, available_at, updated_at) "
+    "SELECT event_id, seq, 'pending', 0, ?, ? FROM events WHERE seq BETWEEN ? AND ?"
+)
 
 
 def _sqlite_datetime(moment: datetime) -> str:
     """UTCDateTime on SQLite: naive UTC in SQLAlchemy's DATETIME storage format."""
-    m = moment.astimezone(UTC)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d} "
-        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}"
-    )
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+def _json_text(value: Any) -> str:
+    return "[]" if value == [] else json.dumps(value)
+
+
+def _insert_sqlite(
+    conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
+) -> dict[str, int]:
     inserted: dict[str, int] = {}
     start = 0
     for size in _SQLITE_CHUNKS:
@@ -94,7 +110,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str
                     _sqlite_datetime(r["received_at"]),
                     r.get("correlation_id"),
                     json.dumps(r["payload"]),
-                    json.dumps(r["redactions"]),
+                    _json_text(r["redactions"]),
                     r["payload_sha256"],
                     r["producer"],
                     r.get("ingest_attempt", 1),
@@ -103,6 +119,14 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str
             result = conn.exec_driver_sql(_SQLITE_INSERTS[size], tuple(params))
             inserted.update((row[0], row[1]) for row in result)
             start += size
+    if inserted:
+        stamp = _sqlite_datetime(now)
+        seqs = inserted.values()
+        queued = conn.exec_driver_sql(_SQLITE_ENQUEUE, (stamp, stamp, min(seqs), max(seqs)))
+        if queued.rowcount != len(inserted):
+            raise RuntimeError(
+                f"queued {queued.rowcount} routing jobs for {len(inserted)} new events"
+            )
     return inserted
 
 
@@ -111,22 +135,30 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    columns: dict[str, list[Any]] = {
-        "event_id": [r["event_id"] for r in rows],
-        "type": [r["type"] for r in rows],
-        "source": [r["source"] for r in rows],
-        "occurred_at": [_naive_utc(r["occurred_at"]) for r in rows],
-        "received_at": [_naive_utc(r["received_at"]) for r in rows],
-        "correlation_id": [r.get("correlation_id") for r in rows],
-        "payload": [json.dumps(r["payload"]) for r in rows],
-        "redactions": [json.dumps(r["redactions"]) for r in rows],
-        "payload_sha256": [r["payload_sha256"] for r in rows],
-        "producer": [r["producer"] for r in rows],
-        "ingest_attempt": [r.get("ingest_attempt", 1) for r in rows],
-        "ingest_status": [r.get("ingest_status", "accepted") for r in rows],
-    }
-    return {row.event_id: row.seq for row in conn.execute(_PG_BULK_INSERT, columns)}
+def _insert_postgresql(
+    conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
+) -> dict[str, int]:
+    document = json.dumps(
+        [
+            {
+                "event_id": r["event_id"],
+                "type": r["type"],
+                "source": r["source"],
+                "occurred_at": _naive_utc(r["occurred_at"]).isoformat(),
+                "received_at": _naive_utc(r["received_at"]).isoformat(),
+                "correlation_id": r.get("correlation_id"),
+                "payload": r["payload"],
+                "redactions": r["redactions"],
+                "payload_sha256": r["payload_sha256"],
+                "producer": r["producer"],
+                "ingest_attempt": r.get("ingest_attempt", 1),
+                "ingest_status": r.get("ingest_status", "accepted"),
+            }
+            for r in rows
+        ]
+    )
+    params = {"rows": document, "now": _naive_utc(now)}
+    return {row.event_id: row.seq for row in conn.execute(_PG_BULK_INSERT, params)}
 
 
 def insert_events(
@@ -144,14 +176,14 @@ def insert_events(
     inserted: set[str] = set()
     if candidates:
         # Two hand-written twins (see their comments): each dialect's fastest bulk insert that
-        # skips existing event_ids and returns the ids (and sequence numbers) it inserted.
+        # skips existing event_ids, queues a routing job per new event and returns the ids
+        # (and sequence numbers) it inserted.
+        now = candidates[0]["received_at"]
         if conn.dialect.name == "postgresql":
-            new = _insert_postgresql(conn, candidates)
+            new = _insert_postgresql(conn, candidates, now)
         else:
-            new = _insert_sqlite(conn, candidates)
+            new = _insert_sqlite(conn, candidates, now)
         inserted = set(new)
-        if new:
-            _enqueue_routes(conn, new, candidates[0]["received_at"])
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:
@@ -178,23 +210,6 @@ def insert_events(
         kind = "duplicate" if stored_hash == row["payload_sha256"] else "conflict"
         outcomes.append(InsertOutcome(eid, kind, status))
     return outcomes
-
-
-def _enqueue_routes(conn: Connection, inserted: dict[str, int], now: datetime) -> None:
-    conn.execute(
-        event_routes.insert(),
-        [
-            {
-                "event_id": event_id,
-                "seq": seq,
-                "status": "pending",
-                "attempts": 0,
-                "available_at": now,
-                "updated_at": now,
-            }
-            for event_id, seq in inserted.items()
-        ],
-    )
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 import structlog
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from control_tower.auth.dependencies import (
     Context,
     RequireMaintainer,
-    RequireProducer,
+    authorize,
     get_context,
 )
 from control_tower.auth.principal import Principal
+from control_tower.auth.roles import Role
 from control_tower.context import AppContext
 from control_tower.db import unit_of_work
 from control_tower.events import service
@@ -35,10 +38,10 @@ from control_tower.events.schemas import (
     Event,
     EventPage,
     IngestResult,
-    IngestStatus,
 )
 from control_tower.kit.errors import Conflict, CTError, Unprocessable
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_tower.settings import Settings
 
 router = APIRouter(tags=["events"])
 
@@ -57,17 +60,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def event_body(request: Request) -> bytes:
-    return await read_bounded_body(request, get_context(request).settings.max_event_bytes)
+Handler = Callable[[Request, bytes, Principal], Awaitable[Response]]
 
 
-async def batch_body(request: Request) -> bytes:
-    return await read_bounded_body(request, get_context(request).settings.max_batch_bytes)
+def producer_endpoint(limit: Callable[[Settings], int]) -> Callable[[Handler], Any]:
+    """Declares an ingest endpoint: producers only, body read within `limit` first.
 
+    The handler gets the raw body and the producer who sent it, size checked before the token
+    (DESIGN §4 order of checks). The role is declared on the endpoint (`required_role`, which
+    the route × role walk reads) instead of through a FastAPI dependency: resolving one costs
+    about 90 µs per request, a sixth of a single-event ingest.
+    """
 
-# Declared before the principal so the size check runs first (DESIGN §4 order of checks).
-EventBody = Annotated[bytes, Depends(event_body)]
-BatchBody = Annotated[bytes, Depends(batch_body)]
+    def declare(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body = await read_bounded_body(request, limit(get_context(request).settings))
+            principal = await authorize(request, Role.producer)
+            return await handler(request, body, principal)
+
+        endpoint.required_role = Role.producer  # type: ignore[attr-defined]
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return declare
 
 
 def _checked_json(request: Request, body: bytes, principal: Principal, ctx: AppContext) -> Any:
@@ -105,9 +121,11 @@ def _type_label(ctx: AppContext, raw: Any) -> str:
         }
     },
 )
-async def post_event(request: Request, body: EventBody, principal: RequireProducer) -> JSONResponse:
+@producer_endpoint(lambda s: s.max_event_bytes)
+async def post_event(request: Request, body: bytes, principal: Principal) -> Response:
     started = time.perf_counter()
-    ctx = get_context(request)  # not a dependency: each one costs on the hottest route
+    ctx = get_context(request)
+    metrics = ctx.metrics
     source = principal.source or "unknown"
     raw: Any = None
     try:
@@ -118,25 +136,29 @@ async def post_event(request: Request, body: EventBody, principal: RequireProduc
             structlog.contextvars.bind_contextvars(correlation_id=prepared.row["correlation_id"])
         [outcome] = await ctx.committer.submit([prepared.row])
     except CTError:
-        ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
+        metrics.child(metrics.events_ingested, source, _type_label(ctx, raw), "rejected").inc()
         raise
     finally:
-        ctx.metrics.ingest_latency.labels("single").observe(time.perf_counter() - started)
-    ctx.metrics.events_ingested.labels(source, prepared.row["type"], outcome.kind).inc()
+        metrics.child(metrics.ingest_latency, "single").observe(time.perf_counter() - started)
+    metrics.child(metrics.events_ingested, source, prepared.row["type"], outcome.kind).inc()
     if outcome.kind == "conflict":
         raise Conflict(
             f"event_id {outcome.event_id!r} was already used for different content",
             code="event_id_conflict",
             details={"event_id": outcome.event_id},
         )
-    result = IngestResult(
-        event_id=outcome.event_id,
-        status=IngestStatus(outcome.status),
-        duplicate=outcome.kind == "duplicate",
-        redactions=prepared.redactions,
-    )
-    return JSONResponse(
-        result.model_dump(mode="json"), status_code=202 if outcome.kind == "accepted" else 200
+    # The IngestResult shape (response_model, for OpenAPI), written directly: building and
+    # dumping the model cost more than the rest of the answer.
+    result = {
+        "event_id": outcome.event_id,
+        "status": outcome.status,
+        "duplicate": outcome.kind == "duplicate",
+        "redactions": prepared.redactions,
+    }
+    return Response(
+        orjson.dumps(result),
+        status_code=202 if outcome.kind == "accepted" else 200,
+        media_type="application/json",
     )
 
 
@@ -152,15 +174,16 @@ async def post_event(request: Request, body: EventBody, principal: RequireProduc
         }
     },
 )
-async def post_event_batch(
-    request: Request, body: BatchBody, principal: RequireProducer
-) -> JSONResponse:
+@producer_endpoint(lambda s: s.max_batch_bytes)
+async def post_event_batch(request: Request, body: bytes, principal: Principal) -> Response:
     started = time.perf_counter()
     ctx = get_context(request)
     try:
         result = await _ingest_batch(request, body, principal, ctx)
     finally:
-        ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
+        ctx.metrics.child(ctx.metrics.ingest_latency, "batch").observe(
+            time.perf_counter() - started
+        )
     # Built and checked as a BatchResult already; answering it directly skips FastAPI's
     # second validation of up to 500 items against response_model (still used for OpenAPI).
     return JSONResponse(result.model_dump(mode="json"))
@@ -196,10 +219,12 @@ async def _ingest_batch(
                 status=exc.status_code,
                 error=exc.body()["error"],
             )
-            ctx.metrics.events_ingested.labels(source, _type_label(ctx, item), "rejected").inc()
+            ctx.metrics.child(
+                ctx.metrics.events_ingested, source, _type_label(ctx, item), "rejected"
+            ).inc()
     outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
     for (index, prep), outcome in zip(prepared, outcomes, strict=True):
-        ctx.metrics.events_ingested.labels(source, prep.row["type"], outcome.kind).inc()
+        ctx.metrics.child(ctx.metrics.events_ingested, source, prep.row["type"], outcome.kind).inc()
         status = {"accepted": 202, "duplicate": 200, "conflict": 409}[outcome.kind]
         error = (
             Conflict(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -10,6 +15,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self.events_ingested = Counter(
             "ct_events_ingested",
             "Events received, by source, type and outcome (accepted|duplicate|conflict|rejected).",
@@ -49,3 +55,12 @@ class Metrics:
             "ct_events_retrying", "Events waiting for another routing attempt.",
             registry=self.registry,
         )  # fmt: skip
+
+    def child(self, metric: M, *values: str) -> M:
+        """`metric.labels(*values)`, kept: labels() takes a lock and builds a key each call,
+        which the hot paths (every request, every event) need not pay."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]

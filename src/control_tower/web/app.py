@@ -23,6 +23,7 @@ from control_tower.events import service as events_service
 from control_tower.events.repository import EventFilter
 from control_tower.health import service as health_service
 from control_tower.kit.errors import NotFound
+from control_tower.observability.otel import NO_TELEMETRY
 from control_tower.web.session import COOKIE, can, current_principal
 
 HERE = Path(__file__).parent
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 
 def create_web_app(parent: FastAPI) -> FastAPI:
-    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def ctx() -> AppContext:
