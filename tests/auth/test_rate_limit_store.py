@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from control_tower.auth.rate_limit import (
     AsyncPostgresRateLimiter,
+    Decision,
     Limit,
     MemoryRateLimiter,
 )
@@ -43,3 +44,30 @@ async def two_async_replicas(engine: Engine, now: float) -> tuple[int, int]:
     finally:
         await replica_a.aclose()
         await replica_b.aclose()
+
+
+def test_concurrent_hits_on_postgresql_share_round_trips_and_decide_as_one_by_one(
+    backend: str, engine: Engine
+) -> None:
+    now = time.time()
+    limit = Limit(60, 5)
+    if backend == "sqlite":
+        limiter = MemoryRateLimiter()
+        decisions = [limiter.hit("token:t3", limit, now) for _ in range(12)]
+    else:
+        decisions, round_trips = asyncio.run(concurrent_hits(engine, limit, now))
+        assert round_trips < 12, "every hit paid its own round trip"
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 7
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert all(d.retry_after_seconds >= 1 for d in decisions[5:])
+
+
+async def concurrent_hits(engine: Engine, limit: Limit, now: float) -> tuple[list[Decision], int]:
+    limiter = AsyncPostgresRateLimiter(engine)
+    try:
+        decisions = await asyncio.gather(
+            *(limiter.hit_async("token:t3", limit, now) for _ in range(12))
+        )
+        return list(decisions), limiter.round_trips
+    finally:
+        await limiter.aclose()

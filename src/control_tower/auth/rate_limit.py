@@ -77,24 +77,43 @@ class MemoryRateLimiter:
 
 # psycopg placeholders: the limiter talks to the driver directly; it runs on every request and
 # SQLAlchemy's per-statement work cost more than the round trip.
-_UPSERT = """
-    INSERT INTO rate_limits (key, tat) VALUES (%(key)s, %(now)s + %(interval)s)
-    ON CONFLICT (key) DO UPDATE
-       SET tat = GREATEST(rate_limits.tat, %(now)s) + %(interval)s
-     WHERE GREATEST(rate_limits.tat, %(now)s) + %(interval)s - %(now)s <= %(capacity)s
-    RETURNING tat
+#
+# One statement takes `n` waiting hits of one key at once: it locks the key's row, advances its
+# theoretical arrival time by as many intervals as the budget allows (at most n), and returns
+# the time before and after, from which each hit's decision follows. The small epsilon keeps
+# float rounding from refusing the last unit of a full bucket.
+_TAKE = """
+    WITH prior AS (
+        SELECT tat FROM rate_limits WHERE key = %(key)s FOR UPDATE
+    )
+    UPDATE rate_limits
+       SET tat = GREATEST(prior.tat, %(now)s) + %(interval)s * LEAST(%(n)s, GREATEST(0, FLOOR(
+                 (%(capacity)s - GREATEST(prior.tat - %(now)s, 0)) / %(interval)s + 1e-9)))
+      FROM prior
+     WHERE rate_limits.key = %(key)s
+    RETURNING prior.tat, rate_limits.tat
 """
-_READ = "SELECT tat FROM rate_limits WHERE key = %(key)s"
+_CREATE = "INSERT INTO rate_limits (key, tat) VALUES (%(key)s, %(now)s) ON CONFLICT DO NOTHING"
+
+
+@dataclass
+class _Hit:
+    limit: Limit
+    now: float
+    answer: asyncio.Future[Decision]
 
 
 class AsyncPostgresRateLimiter:
     """The PostgreSQL limiter on the event loop, with psycopg's async connections.
 
-    No thread per request: a thread hop plus the GIL hand-offs between a handful of busy
-    threads cost more than the round trip itself, and cut single-event ingest on PostgreSQL by
-    more than half. The connections are autocommit with `synchronous_commit=off`: losing the
-    last fraction of a second of rate-limit state in a PostgreSQL crash is harmless, and not
-    waiting for a WAL flush keeps each hit cheap. At most `size` are open.
+    Hits are coalesced per key: while one round trip for a key is in flight, the hits that
+    arrive for it wait and the next round trip decides them all with one statement, so a busy
+    token costs one round trip per batch of concurrent requests, not one per request; the
+    decisions are the ones the hits would get one by one. No thread per request: a thread hop
+    plus the GIL hand-offs cost more than the round trip itself. The connections are
+    autocommit with `synchronous_commit=off`: losing the last fraction of a second of
+    rate-limit state in a PostgreSQL crash is harmless, and not waiting for a WAL flush keeps
+    each round trip cheap. At most `size` are open.
     """
 
     shared = True
@@ -105,6 +124,11 @@ class AsyncPostgresRateLimiter:
         self._size = size
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots: asyncio.Semaphore | None = None
+        self._waiting: dict[str, list[_Hit]] = {}
+        self._draining: set[str] = set()
+        self._known: set[str] = set()  # keys whose row exists
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.round_trips = 0
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
@@ -112,18 +136,70 @@ class AsyncPostgresRateLimiter:
         )
 
     async def hit_async(self, key: str, limit: Limit, now: float) -> Decision:
+        loop = asyncio.get_running_loop()
+        hit = _Hit(limit, now, loop.create_future())
+        self._waiting.setdefault(key, []).append(hit)
+        if key not in self._draining:
+            self._draining.add(key)
+            task = loop.create_task(self._drain(key))
+            self._tasks.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(self._tasks.discard)
+        return await hit.answer
+
+    async def _drain(self, key: str) -> None:
+        try:
+            while waiting := self._waiting.pop(key, None):
+                # One limit per statement: a token's limit can change between two hits.
+                same = [h for h in waiting if h.limit == waiting[0].limit]
+                rest = [h for h in waiting if h.limit != waiting[0].limit]
+                if rest:
+                    self._waiting[key] = rest + self._waiting.get(key, [])
+                try:
+                    decisions = await self._take(key, same)
+                except BaseException as exc:
+                    for hit in same:
+                        if not hit.answer.done():
+                            hit.answer.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for hit, decision in zip(same, decisions, strict=True):
+                    if not hit.answer.done():
+                        hit.answer.set_result(decision)
+        finally:
+            self._draining.discard(key)
+
+    async def _take(self, key: str, hits: list[_Hit]) -> list[Decision]:
+        limit = hits[0].limit
+        now = max(hit.now for hit in hits)
+        params = {
+            "key": key, "now": now, "n": len(hits),
+            "interval": limit.interval, "capacity": limit.capacity,
+        }  # fmt: skip
+        row = await self._execute(key, params)
+        before, after = float(row[0]), float(row[1])
+        start = max(before, now)
+        granted = round((after - start) / limit.interval)
+        return [
+            decide(limit, start + (i + 1) * limit.interval, now, True)
+            if i < granted
+            else decide(limit, after + limit.interval, now, False)
+            for i in range(len(hits))
+        ]
+
+    async def _execute(self, key: str, params: dict[str, Any]) -> tuple[Any, ...]:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._size)
-        params = {"key": key, "now": now, "interval": limit.interval, "capacity": limit.capacity}
         async with self._slots:
             for attempt in (1, 2):
                 conn = self._idle.pop() if self._idle else await self._connect()
                 try:
-                    cursor = await conn.execute(_UPSERT, params)
+                    if key not in self._known:
+                        await conn.execute(_CREATE, params)
+                        self._known.add(key)
+                    self.round_trips += 1
+                    cursor = await conn.execute(_TAKE, params)
                     row = await cursor.fetchone()
-                    if row is None:
-                        cursor = await conn.execute(_READ, {"key": key})
-                        current = await cursor.fetchone()
                 except psycopg.OperationalError:
                     await conn.close()
                     if attempt == 2:
@@ -133,11 +209,11 @@ class AsyncPostgresRateLimiter:
                     await conn.close()
                     raise
                 self._idle.append(conn)
-                if row is not None:
-                    return decide(limit, float(row[0]), now, True)
-                assert current is not None
-                return decide(limit, float(current[0]) + limit.interval, now, False)
-        raise AssertionError("unreachable")
+                if row is None:  # the row went away (a reset): create it again
+                    self._known.discard(key)
+                    continue
+                return tuple(row)
+        raise RuntimeError(f"rate limit state for {key!r} could not be read")
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
