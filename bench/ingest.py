@@ -1,14 +1,18 @@
 """Ingest benchmark: CT against a bare endpoint on the same stack, in the same run.
 
     python bench/ingest.py [--seconds 10] [--concurrency 64] [--stores sqlite,postgresql]
-                           [--batch-size 100] [--workers 1]
+                           [--batch-size 100] [--workers 1] [--router serve|worker]
 
 For each store it starts CT as a real server (`ct serve`: SQLite in a temporary folder, or
 PostgreSQL in a database created for the run and dropped afterwards) and the bare endpoint
 (`bench/bare_app.py`: read and parse the JSON body, answer 202) with the same uvicorn options,
 then drives both with the same signed load from a separate client process (`bench/load.py`):
 single-event posts, then batches. It prints events/s and p50/p95/p99 latencies per phase, the
-CPU used by the client and the server, and the CT/bare ratio for single events.
+CPU used by the client and the server, and the CT/bare ratio for single events. After each CT
+phase it waits for the router to route every event it acknowledged and prints how long that
+took. `--router serve` (the default deployment) routes inside `ct serve`; `--router worker`
+runs `ct serve` with CT_ROUTER_ENABLED=false and the router in a `ct worker` process, whose
+CPU counts as the server's.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +48,12 @@ class Server:
     name: str
     url: str
     process: subprocess.Popen[bytes]
+    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    database_url: str | None = None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of every process in the server's group (uvicorn workers too)."""
+        """User + system CPU of every process in the server's groups (workers, router too)."""
+        groups = {self.process.pid, *(helper.pid for helper in self.helpers)}
         total = 0
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -54,9 +62,32 @@ class Server:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == self.process.pid:  # field 5 (pgrp), after pid and comm
+            if int(fields[2]) in groups:  # field 5 (pgrp), after pid and comm
                 total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / CLK_TCK
+
+
+def routing_backlog(database_url: str) -> int:
+    """Acknowledged events the router has not yet routed."""
+    query = "SELECT count(*) FROM event_routes WHERE status IN ('pending', 'retrying')"
+    if database_url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as conn:
+            return int(conn.execute(query).fetchone()[0])
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        row = conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
+
+
+def wait_routed(database_url: str, timeout: float = 300.0) -> tuple[int, float]:
+    """(backlog when the load stopped, seconds until the router had routed all of it)."""
+    started = time.perf_counter()
+    backlog = first = routing_backlog(database_url)
+    while backlog and time.perf_counter() - started < timeout:
+        time.sleep(0.25)
+        backlog = routing_backlog(database_url)
+    if backlog:
+        raise RuntimeError(f"router left {backlog} events unrouted after {timeout:.0f} s")
+    return first, time.perf_counter() - started
 
 
 def free_port() -> int:
@@ -100,6 +131,28 @@ def serve(
 
 
 @contextmanager
+def router_worker(
+    wanted: bool, command: list[str], env: dict[str, str], workdir: Path
+) -> Iterator[subprocess.Popen[bytes] | None]:
+    if not wanted:
+        yield None
+        return
+    with (workdir / "worker.log").open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
 def store(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'ct.sqlite3'}"
@@ -132,6 +185,8 @@ def drive(
     result: dict[str, Any] = json.loads(done.stdout)
     result["server_cpu"] = (server.cpu_seconds() - cpu_before) / wall
     result["load"] = os.getloadavg()[0]
+    if server.database_url is not None:
+        result["backlog"], result["drain_s"] = wait_routed(server.database_url)
     return result
 
 
@@ -158,6 +213,9 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         ct_port, bare_port = free_port(), free_port()
         ct_cmd = [*cli, "serve", "--host", "127.0.0.1", "--port", str(ct_port)]
         ct_cmd += ["--workers", workers]
+        ct_env = dict(env)
+        if args.router == "worker":
+            ct_env["CT_ROUTER_ENABLED"] = "false"
         bare_cmd = [
             sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH_DIR),
             "bare_app:create_app", "--host", "127.0.0.1", "--port", str(bare_port),
@@ -165,9 +223,13 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             "--timeout-graceful-shutdown", "10",
         ]  # fmt: skip
         with (
-            serve("ct", ct_cmd, env, ct_port, workdir / "ct.log") as ct,
+            serve("ct", ct_cmd, ct_env, ct_port, workdir / "ct.log") as ct,
             serve("bare", bare_cmd, env, bare_port, workdir / "bare.log") as bare,
+            router_worker(args.router == "worker", [*cli, "worker"], env, workdir) as helper,
         ):
+            ct.database_url = url
+            if helper is not None:
+                ct.helpers.append(helper)
             for batch in (1, args.batch_size):
                 for server in (bare, ct):
                     result = drive(server, token, args, batch)
@@ -180,6 +242,7 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 HEADER = (
     f"{'store':<11}{'endpoint':<9}{'per POST':>9}{'events/s':>11}{'ev/cpu-s':>10}{'req/s':>9}"
     f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'client':>8}{'server':>8}{'load':>6}"
+    f"{'backlog':>9}{'drain s':>9}"
 )
 
 
@@ -196,7 +259,8 @@ def print_row(r: dict[str, Any], flush: bool = False) -> None:
         f"{r['store']:<11}{r['endpoint']:<9}{r['batch']:>9}{r['events_per_s']:>11,.0f}"
         f"{per_cpu(r):>10,.0f}"
         f"{r['requests_per_s']:>9,.0f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-        f"{bad:>9}{r['client_cpu']:>8.0%}{r['server_cpu']:>8.0%}{r['load']:>6.1f}",
+        f"{bad:>9}{r['client_cpu']:>8.0%}{r['server_cpu']:>8.0%}{r['load']:>6.1f}"
+        + (f"{r['backlog']:>9,}{r['drain_s']:>9.1f}" if "backlog" in r else ""),
         flush=flush,
     )
 
@@ -211,12 +275,20 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn processes (CT and bare)")
+    parser.add_argument(
+        "--router",
+        choices=("serve", "worker"),
+        default="serve",
+        help="route events inside ct serve, or in a ct worker process of their own",
+    )
     args = parser.parse_args()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     print(
         f"{args.seconds:g} s per phase after {args.warmup:g} s warm-up, {args.concurrency} "
-        f"connections, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs; client and "
-        "server CPU are shares of one core; load is the 1-minute load average after the phase"
+        f"connections, {args.workers} uvicorn worker(s), router in {args.router}, "
+        f"{os.cpu_count()} CPUs; client and server CPU are shares of one core; load is the "
+        "1-minute load average after the phase; backlog is what the router still had to route "
+        "when the load stopped, drain s how long it took"
     )
     print(HEADER, flush=True)
     rows = [row for kind in stores for row in bench_store(kind, args)]

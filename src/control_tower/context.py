@@ -49,6 +49,7 @@ class AppContext:
     _token_lookups: dict[str, asyncio.Task[Principal | None]] = field(
         default_factory=dict, repr=False
     )
+    store_token_lookups: int = 0  # how often a bearer token was looked up in the store
 
     def router_config(self) -> RouterConfig:
         s = self.settings
@@ -104,6 +105,8 @@ class AppContext:
         return await asyncio.shield(pending)
 
     async def _lookup_token(self, token: str, digest: str, now: datetime) -> Principal | None:
+        self.store_token_lookups += 1
+
         def lookup() -> Principal | None:
             with unit_of_work(self.engine, write=False) as conn:
                 return resolve_token(conn, token, now)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from control_tower.events.schemas import BatchResult
 from control_tower.models import events
 from tests.helpers import Producer, assert_error, make_event, store_counts
 
@@ -67,6 +68,8 @@ def test_each_item_gets_its_own_answer_in_order(
     assert errors[4]["code"] == "wrong_source"
     assert (result["accepted"], result["duplicates"], result["rejected"]) == (1, 2, 5)
     assert stored_ids(engine) == {"evt-earlier", "evt-fresh"}
+    # The answer is written without the model; it must still be exactly a BatchResult.
+    assert BatchResult.model_validate(result).model_dump(mode="json") == result
 
 
 def test_a_retried_batch_is_all_duplicates(

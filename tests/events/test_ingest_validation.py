@@ -17,7 +17,7 @@ from control_tower.app import create_app
 from control_tower.auth.roles import Role
 from control_tower.settings import Settings
 from tests.conftest import issue_token
-from tests.helpers import Producer, assert_error, error_fields, make_event, store_counts
+from tests.helpers import Producer, Staff, assert_error, error_fields, make_event, store_counts
 
 
 @pytest.fixture
@@ -331,6 +331,41 @@ def test_json_too_deep_for_the_parser_is_400(
 def test_nesting_within_the_limit_is_accepted(client: TestClient, producer: Producer) -> None:
     event = make_event(payload={"fn_name": "f", "severity": "low", "extra": nested(50)})
     assert post(client, producer, event).status_code == 202
+
+
+def test_a_batch_of_many_shallow_events_is_not_mistaken_for_deep_json(
+    client: TestClient, producer: Producer
+) -> None:
+    # 80 events hold far more than 64 brackets in all, yet none nests deeper than three.
+    events = [make_event(event_id=f"shallow-{i}") for i in range(80)]
+    body, headers = producer.signed({"events": events})
+    response = client.post("/events/batch", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 80
+
+
+def test_one_deep_event_in_a_batch_refuses_the_body(
+    client: TestClient, producer: Producer, engine: Engine
+) -> None:
+    before = store_counts(engine)
+    deep = make_event(payload={"fn_name": "f", "severity": "low", "extra": nested(70)})
+    events = [make_event(event_id=f"ok-{i}") for i in range(5)] + [deep]
+    body, headers = producer.signed({"events": events})
+    assert_error(client.post("/events/batch", content=body, headers=headers), 400, "json_too_deep")
+    assert store_counts(engine) == before
+
+
+def test_integers_beyond_64_bits_are_stored_exactly(
+    client: TestClient, producer: Producer, staff: Staff
+) -> None:
+    # The fast parser would turn these into floats; the body takes the exact path instead.
+    big, negative = 123456789012345678901234567, -98765432109876543210
+    event = make_event(payload={"fn_name": "f", "severity": "low", "big": big, "neg": negative})
+    assert post(client, producer, event).status_code == 202
+    stored = client.get(f"/events/{event['event_id']}", headers=staff.headers(Role.maintainer))
+    assert stored.status_code == 200, stored.text
+    payload = json.loads(stored.text)["payload"]
+    assert (payload["big"], payload["neg"]) == (big, negative)
 
 
 UNSTORABLE = {

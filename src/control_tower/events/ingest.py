@@ -115,8 +115,10 @@ def parse_json(body: bytes) -> Any:
                     f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
                 ) from exc
             raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
-        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH or b"\\u0000" in body:
+        if b"\\u0000" in body:
             _check_json_values(value)
+        elif body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+            _check_depth(value)
         return value
     try:
         value = json.loads(body, parse_constant=_reject_float_constant)
@@ -155,6 +157,19 @@ def _check_json_values(value: Any) -> None:
         elif isinstance(item, float) and not math.isfinite(item):
             # 1e400 parses as infinity without passing through parse_constant.
             raise BadRequest("body is not valid JSON: number out of range", code="malformed_json")
+
+
+def _check_depth(value: Any) -> None:
+    """The nesting limit alone, visiting containers only (orjson has checked the rest)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(
+                f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
+            )
+        children = item.values() if type(item) is dict else item
+        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
 
 
 def _check_text(text: str) -> None:
