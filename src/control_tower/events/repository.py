@@ -53,7 +53,7 @@ _PG_BULK_INSERT = text(
         INSERT INTO event_routes (event_id, seq, status, attempts, available_at, updated_at)
         SELECT event_id, seq, 'pending', 0, :now, :now FROM inserted
     )
-    SELECT event_id, seq FROM inserted
+    SELECT event_id FROM inserted
     """
 )
 
@@ -71,12 +71,13 @@ _SQLITE_CHUNKS = (256, 64, 16, 4, 1)
 _SQLITE_INSERTS = {
     size: f"INSERT INTO events ({_SQLITE_COLUMNS}) VALUES "
     + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * size)
-    + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq"
+    + " ON CONFLICT (event_id) DO NOTHING"
     for size in _SQLITE_CHUNKS
 }
-# The routing jobs of the events just inserted, in one statement: the transaction holds
-# SQLite's write lock and new rows always get a seq above every existing one, so the range
-# between the first and last new seq holds exactly this transaction's events.
+# No RETURNING: sqlite3 fetches each returned row with its own step (and a GIL hand-off).
+# The transaction holds SQLite's write lock and a new row always gets the seq after the largest
+# one, so the n rows a transaction inserts have the n seqs ending at last_insert_rowid(). The
+# routing jobs are queued from that range in one statement, which also checks the count.
 _SQLITE_ENQUEUE = (
     "INSERT INTO event_routes (event_id, seq, status, attempts, available_at, updated_at) "
     "SELECT event_id, seq, 'pending', 0, ?, ? FROM events WHERE seq BETWEEN ? AND ?"
@@ -93,10 +94,8 @@ def _json_text(value: Any) -> str:
     return "[]" if value == [] else json.dumps(value)
 
 
-def _insert_sqlite(
-    conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
-) -> dict[str, int]:
-    inserted: dict[str, int] = {}
+def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
+    new = 0
     start = 0
     for size in _SQLITE_CHUNKS:
         while len(rows) - start >= size:
@@ -116,18 +115,20 @@ def _insert_sqlite(
                     r.get("ingest_attempt", 1),
                     r.get("ingest_status", "accepted"),
                 )
-            result = conn.exec_driver_sql(_SQLITE_INSERTS[size], tuple(params))
-            inserted.update((row[0], row[1]) for row in result)
+            new += conn.exec_driver_sql(_SQLITE_INSERTS[size], tuple(params)).rowcount
             start += size
-    if inserted:
-        stamp = _sqlite_datetime(now)
-        seqs = inserted.values()
-        queued = conn.exec_driver_sql(_SQLITE_ENQUEUE, (stamp, stamp, min(seqs), max(seqs)))
-        if queued.rowcount != len(inserted):
-            raise RuntimeError(
-                f"queued {queued.rowcount} routing jobs for {len(inserted)} new events"
-            )
-    return inserted
+    if not new:
+        return set()
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    first = last - new + 1
+    stamp = _sqlite_datetime(now)
+    queued = conn.exec_driver_sql(_SQLITE_ENQUEUE, (stamp, stamp, first, last)).rowcount
+    if queued != new:
+        raise RuntimeError(f"queued {queued} routing jobs for {new} new events")
+    if new == len(rows):
+        return {r["event_id"] for r in rows}
+    range_ids = "SELECT event_id FROM events WHERE seq BETWEEN ? AND ?"
+    return set(conn.exec_driver_sql(range_ids, (first, last)).scalars())
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -135,9 +136,7 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _insert_postgresql(
-    conn: Connection, rows: Sequence[dict[str, Any]], now: datetime
-) -> dict[str, int]:
+def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
     document = json.dumps(
         [
             {
@@ -158,7 +157,7 @@ def _insert_postgresql(
         ]
     )
     params = {"rows": document, "now": _naive_utc(now)}
-    return {row.event_id: row.seq for row in conn.execute(_PG_BULK_INSERT, params)}
+    return set(conn.execute(_PG_BULK_INSERT, params).scalars())
 
 
 def insert_events(
@@ -176,14 +175,13 @@ def insert_events(
     inserted: set[str] = set()
     if candidates:
         # Two hand-written twins (see their comments): each dialect's fastest bulk insert that
-        # skips existing event_ids, queues a routing job per new event and returns the ids
-        # (and sequence numbers) it inserted.
+        # skips existing event_ids, queues a routing job per new event and returns the ids it
+        # inserted.
         now = candidates[0]["received_at"]
         if conn.dialect.name == "postgresql":
-            new = _insert_postgresql(conn, candidates, now)
+            inserted = _insert_postgresql(conn, candidates, now)
         else:
-            new = _insert_sqlite(conn, candidates, now)
-        inserted = set(new)
+            inserted = _insert_sqlite(conn, candidates, now)
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:

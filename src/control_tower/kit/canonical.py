@@ -1,13 +1,44 @@
-"""Canonical JSON: one byte string per value, so equal content hashes equal."""
+"""Canonical JSON: one byte string per value, so equal content hashes equal.
+
+The bytes are those of `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+in UTF-8: stored event hashes and the audit chain depend on them, so they must never change.
+orjson produces the same bytes much faster for documents without floats (it writes some
+floats differently, e.g. 0.00001 for 1e-05), so it is used only when its output holds no
+number with a fraction or exponent, and for nothing it would serialise that json refuses.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
+
+import orjson
+
+_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# A digit followed by a point or an exponent: maybe a float (or such text inside a string,
+# which only costs the slower path).
+_MAYBE_FLOAT = re.compile(rb"[0-9][.eE]")
 
 
 def canonical_json(value: Any) -> bytes:
+    try:
+        fast = orjson.dumps(value, option=_OPTIONS)
+    except TypeError:  # also orjson.JSONEncodeError: integers past 64 bits, lone surrogates
+        pass
+    else:
+        if _MAYBE_FLOAT.search(fast) is None:
+            return fast
+    return stdlib_canonical_json(value)
+
+
+def stdlib_canonical_json(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
