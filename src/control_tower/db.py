@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +60,32 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Held around every write transaction on SQLite within this process.
+
+    SQLite lets one writer in at a time and makes the others wait in its busy handler, which
+    sleeps in growing steps (up to 100 ms) and so wakes late: the group committer waiting
+    behind the router lost most of its time there. Queued on this lock, the next writer in
+    the process starts the moment the last one commits. Other processes still meet at
+    SQLite's own lock (busy_timeout). PostgreSQL needs nothing of the kind.
+    """
+    if not is_sqlite(engine):
+        return nullcontext()
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.Lock()
+    return lock
+
+
 @contextmanager
 def unit_of_work(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
     """One transaction: commits when the block ends, rolls back if it raises."""
-    with engine.connect() as conn:
+    with write_lock(engine) if write else nullcontext(), engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: write})
         with conn.begin():
             yield conn

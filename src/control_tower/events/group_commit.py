@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from control_tower.db import WRITE_OPTION
+from control_tower.db import WRITE_OPTION, write_lock
 from control_tower.events.repository import AfterInsert, InsertOutcome, insert_events
 from control_tower.kit.errors import Unavailable
 
@@ -70,7 +70,7 @@ class GroupCommitter:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
         try:
-            with self._conn.begin():
+            with write_lock(self._engine), self._conn.begin():
                 return insert_events(self._conn, rows, self._after_insert)
         except Exception:
             self._close()
