@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 
 from control_tower.catalog import load_default_catalog
 from control_tower.db import unit_of_work
 from control_tower.events.internal import emit_events
 from control_tower.events.repository import EventFilter, list_query
+from control_tower.events.routing import Router, RouterConfig
+from control_tower.kit.clock import SystemClock
 
 ROWS = 5000
 RARE_TYPE = "artifact.pointer.written"  # 1% of rows, spread evenly through the stream
@@ -59,11 +61,11 @@ def loaded(engine: Engine) -> Engine:
 
 
 def plan(engine: Engine, flt: EventFilter, before_seq: int | None = None) -> str:
-    sql = str(
-        list_query(flt, 51, before_seq).compile(
-            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
-        )
-    )
+    return explain(engine, list_query(flt, 51, before_seq))
+
+
+def explain(engine: Engine, query: Select[Any]) -> str:
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(explain + sql).fetchall()
@@ -100,3 +102,13 @@ def test_unfiltered_listing_walks_the_primary_key_backwards(loaded: Engine) -> N
     else:
         assert "Index Scan Backward using pk_events" in observed, observed
     assert "Sort" not in observed
+
+
+def test_a_routers_batch_is_found_by_its_lease_not_by_scanning_the_outbox(loaded: Engine) -> None:
+    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
+    ids = router.claim(datetime.now(UTC))
+    assert len(ids) == 50
+    with loaded.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    observed = explain(loaded, router.leased_events(ids))
+    assert "ix_event_routes_lease_owner" in observed, observed

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select, update
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
@@ -73,9 +73,16 @@ class Router:
         self.handlers = handlers if handlers is not None else default_handlers()
         self.name = name or f"router-{uuid.uuid4().hex[:8]}"
         self._rng = random.Random()
+        # Each claim leases its rows under a token of its own (the router's name and a random
+        # suffix, in lease_owner), so the batch is named by one value instead of a list of ids
+        # in every statement, and a restarted router with the same name never mistakes an old
+        # lease for its current one.
+        self._lease: str | None = None
+        self._claimed = 0
 
     def claim(self, now: datetime) -> list[str]:
         """Lease up to one batch of due rows; returns their event ids in ingest order."""
+        token = f"{self.name[:48]}#{uuid.uuid4().hex[:12]}"
         with unit_of_work(self.engine, write=True) as conn:
             due = and_(
                 event_routes.c.status.in_(CLAIMABLE),
@@ -85,25 +92,32 @@ class Router:
                     event_routes.c.lease_expires_at < now,
                 ),
             )
-            query = (
+            batch = (
                 select(event_routes.c.event_id)
                 .where(due)
                 .order_by(event_routes.c.seq)
                 .limit(self.config.batch_size)
                 .with_for_update(skip_locked=True)
             )
-            ids = [r.event_id for r in conn.execute(query)]
-            if ids:
-                conn.execute(
-                    update(event_routes)
-                    .where(event_routes.c.event_id.in_(ids))
-                    .values(
-                        lease_owner=self.name,
-                        lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
-                        updated_at=now,
-                    )
+            leased = conn.execute(
+                update(event_routes)
+                .where(event_routes.c.event_id.in_(batch.scalar_subquery()))
+                .values(
+                    lease_owner=token,
+                    lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
+                    updated_at=now,
                 )
-            return ids
+                .returning(event_routes.c.event_id, event_routes.c.seq)
+            ).all()
+        self._lease, self._claimed = token, len(leased)
+        return [row.event_id for row in sorted(leased, key=lambda row: row.seq)]
+
+    def _leased(self, ids: Sequence[str]) -> ColumnElement[bool]:
+        """The rows of `ids` still leased by this router's current claim."""
+        owned = event_routes.c.lease_owner == self._lease
+        if len(ids) == self._claimed:  # the whole claim: the token alone names it
+            return owned
+        return and_(owned, event_routes.c.event_id.in_(ids))
 
     def route_once(self) -> RouteReport:
         """Claim one batch and apply it; the unit a loop or a test drives."""
@@ -127,21 +141,31 @@ class Router:
                     self._fail(event_id, now, exc, report)
         return report
 
+    def leased_events(self, ids: Sequence[str]) -> Select[Any]:
+        """The events of `ids` this router still holds, in ingest order (a test EXPLAINs it)."""
+        return (
+            select(events)
+            .join(event_routes, event_routes.c.event_id == events.c.event_id)
+            .where(self._leased(ids))
+            .order_by(events.c.seq)
+        )
+
     def _apply_batch(self, ids: Sequence[str], now: datetime, report: RouteReport) -> None:
+        leased = self._leased(ids)
         with unit_of_work(self.engine, write=True) as conn:
-            rows = list(
-                conn.execute(
-                    select(events).where(events.c.event_id.in_(ids)).order_by(events.c.seq)
-                ).mappings()
-            )
+            rows = list(conn.execute(self.leased_events(ids)).mappings())
+            if len(rows) != len(ids):
+                raise _LeaseLost()
             for handler in self.handlers:
                 handler(conn, self.catalog, rows)
+            conn.execute(
+                update(events)
+                .where(events.c.event_id.in_(select(event_routes.c.event_id).where(leased)))
+                .values(ingest_status="routed")
+            )
             marked = self._mark(conn, ids, now, status="routed", values={"last_error": None})
             if marked != len(ids):
                 raise _LeaseLost()
-            conn.execute(
-                update(events).where(events.c.event_id.in_(ids)).values(ingest_status="routed")
-            )
             report.routed += len(ids)
             report.touched_systems |= _systems_of(self.catalog, rows)
 
@@ -156,7 +180,7 @@ class Router:
     ) -> int:
         result = conn.execute(
             update(event_routes)
-            .where(event_routes.c.event_id.in_(ids), event_routes.c.lease_owner == self.name)
+            .where(self._leased(ids))
             .values(status=status, lease_owner=None, lease_expires_at=None, updated_at=now,
                     **values)
         )  # fmt: skip

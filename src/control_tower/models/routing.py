@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Index, Integer, String, Table, Text, text
 
 from control_tower.models.base import BigIntId, UTCDateTime, metadata
 
@@ -19,6 +19,13 @@ event_routes = Table(
     Column("last_error", Text, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_event_routes_status_available_at", "status", "available_at"),
+    # A router's current batch, by its lease token (only leased rows have one).
+    Index(
+        "ix_event_routes_lease_owner",
+        "lease_owner",
+        sqlite_where=text("lease_owner IS NOT NULL"),
+        postgresql_where=text("lease_owner IS NOT NULL"),
+    ),
 )
 
 # How many events carried each correlation id (a run id, usually), kept by the router.
