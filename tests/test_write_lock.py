@@ -1,13 +1,15 @@
-"""Writers in one process queue on a lock of their own on SQLite, not in SQLite's busy handler."""
+"""SQLite writers queue on CT's own lock (threads and processes), not in SQLite's busy handler."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
 from sqlalchemy import Engine, text
 
-from control_tower.db import unit_of_work, write_lock
+from control_tower.db import SqliteWriteLock, unit_of_work, write_lock
 
 
 def test_a_write_transaction_holds_the_process_lock_on_sqlite_only(
@@ -18,7 +20,7 @@ def test_a_write_transaction_holds_the_process_lock_on_sqlite_only(
         conn.execute(text("SELECT 1"))
         if backend == "sqlite":
             assert lock is write_lock(engine)  # one lock per engine
-            assert isinstance(lock, type(threading.Lock()))
+            assert isinstance(lock, SqliteWriteLock)
             assert lock.locked()
         else:
             assert not hasattr(lock, "locked")  # PostgreSQL: no lock at all
@@ -65,3 +67,53 @@ def test_on_sqlite_a_second_writer_waits_for_the_first_to_commit(
     thread.join()
     expected = ["first", "first commits", "second"]
     assert order == (expected if backend == "sqlite" else ["first", "second", "first commits"])
+
+
+HOLDER = """
+import sys
+from control_tower.db import build_engine, write_lock
+engine = build_engine(sys.argv[1])
+with write_lock(engine):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_on_sqlite_a_writer_in_another_process_waits_for_the_lock(
+    backend: str, engine: Engine, database_url: str
+) -> None:
+    """The other process holds only CT's lock, no SQLite transaction: only the lock stops us."""
+    if backend != "sqlite":
+        assert not hasattr(write_lock(engine), "locked")
+        return
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, database_url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    ) as holder:  # fmt: skip
+        hold_then_release(holder, engine)
+
+
+def hold_then_release(holder: subprocess.Popen[str], engine: Engine) -> None:
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline().strip() == "held"
+        done = threading.Event()
+
+        def write() -> None:
+            with unit_of_work(engine, write=True) as conn:
+                conn.execute(text("SELECT 1"))
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not done.wait(timeout=0.5), (
+            "the write went ahead while another process held the lock"
+        )
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        writer.join(timeout=60)
+        assert done.is_set()
+    finally:
+        if holder.poll() is None:
+            holder.kill()

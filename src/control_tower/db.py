@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -60,25 +62,60 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+class SqliteWriteLock:
+    """Held around every write transaction on a SQLite store, across threads and processes.
+
+    SQLite lets one writer in at a time and makes the others wait in its busy handler, which
+    sleeps in growing steps (up to 100 ms) and so wakes late: the group committer waiting
+    behind a router lost most of its time there. Writers queue here instead — threads of one
+    process on a lock, processes (`ct serve`, `ct worker`, the CLI) on an exclusive `flock` of
+    a file beside the database — and the next starts the moment the last one commits. The
+    kernel drops a dead process's `flock`, so a crash never leaves the store locked. A writer
+    that does not take this lock (another program) still meets SQLite's own lock.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    def locked(self) -> bool:
+        return self._threads.locked()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._path is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriteLock] = weakref.WeakKeyDictionary()
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def write_lock(engine: Engine) -> AbstractContextManager[Any]:
-    """Held around every write transaction on SQLite within this process.
-
-    SQLite lets one writer in at a time and makes the others wait in its busy handler, which
-    sleeps in growing steps (up to 100 ms) and so wakes late: the group committer waiting
-    behind the router lost most of its time there. Queued on this lock, the next writer in
-    the process starts the moment the last one commits. Other processes still meet at
-    SQLite's own lock (busy_timeout). PostgreSQL needs nothing of the kind.
-    """
+    """The lock every write transaction takes first: SqliteWriteLock on SQLite, none on
+    PostgreSQL (its row locks let writers of different rows go on side by side)."""
     if not is_sqlite(engine):
         return nullcontext()
     with _WRITE_LOCKS_GUARD:
         lock = _WRITE_LOCKS.get(engine)
         if lock is None:
-            lock = _WRITE_LOCKS[engine] = threading.Lock()
+            database = engine.url.database
+            path = f"{database}.ct-write-lock" if database and database != ":memory:" else None
+            lock = _WRITE_LOCKS[engine] = SqliteWriteLock(path)
     return lock
 
 
