@@ -142,6 +142,9 @@ def test_dlq_api_replay_is_audited_and_metrics_show_depth(
 ) -> None:  # fmt: skip
     clock.set(datetime.now(UTC))
     bad = emit("system.heartbeat", "backend", {"system_id": "ghost"})
+    emit("system.heartbeat", "backend", {"system_id": "backend"})
+    metrics = client.get("/metrics", headers=staff.headers(Role.viewer)).text
+    assert "ct_events_pending 2.0" in metrics  # acknowledged, not yet routed
     router = Router(engine, catalog, clock, RouterConfig(max_attempts=1))
     assert router.drain().dead == 1
     listing = client.get("/dlq", headers=staff.headers(Role.maintainer))
@@ -153,6 +156,7 @@ def test_dlq_api_replay_is_audited_and_metrics_show_depth(
     assert client.get("/dlq", headers=staff.headers(Role.operator)).status_code == 403
     metrics = client.get("/metrics", headers=staff.headers(Role.viewer)).text
     assert "ct_dlq_depth 1.0" in metrics
+    assert "ct_events_pending 0.0" in metrics
     assert client.post(f"/dlq/{bad}/replay", headers=staff.headers(Role.viewer)).status_code == 403
     replay = client.post(f"/dlq/{bad}/replay", headers=staff.headers(Role.operator))
     assert replay.status_code == 200, replay.text

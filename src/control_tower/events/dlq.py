@@ -41,7 +41,8 @@ class ReplayResult(BaseModel):
 
 
 def count_routes(conn: Connection, status: str) -> int:
-    """Routing jobs in one status: `dead` is the DLQ depth, `retrying` the retry backlog."""
+    """Routing jobs in one status: `dead` is the DLQ depth, `retrying` the retry backlog,
+    `pending` the events not yet routed."""
     query = select(func.count()).select_from(event_routes).where(event_routes.c.status == status)
     return int(conn.execute(query).scalar_one())
 

@@ -55,6 +55,10 @@ class Metrics:
             "ct_events_retrying", "Events waiting for another routing attempt.",
             registry=self.registry,
         )  # fmt: skip
+        self.pending = Gauge(
+            "ct_events_pending", "Acknowledged events not yet routed (the routing backlog).",
+            registry=self.registry,
+        )  # fmt: skip
 
     def child(self, metric: M, *values: str) -> M:
         """`metric.labels(*values)`, kept: labels() takes a lock and builds a key each call,

@@ -60,6 +60,7 @@ def _refresh_store_gauges(ctx: AppContext) -> None:
     with unit_of_work(ctx.engine, write=False) as conn:
         ctx.metrics.dlq_depth.set(dlq.depth(conn))
         ctx.metrics.retrying.set(dlq.count_routes(conn, "retrying"))
+        ctx.metrics.pending.set(dlq.count_routes(conn, "pending"))
 
 
 metrics.required_role = Role.viewer  # type: ignore[attr-defined]
