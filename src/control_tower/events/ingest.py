@@ -111,9 +111,7 @@ def parse_json(body: bytes) -> Any:
             value = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             if "depth limit" in str(exc):
-                raise BadRequest(
-                    f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
-                ) from exc
+                raise _too_deep() from exc
             raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
         if b"\\u0000" in body:
             _check_json_values(value)
@@ -125,11 +123,13 @@ def parse_json(body: bytes) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", code="malformed_json") from exc
     except RecursionError as exc:
-        raise BadRequest(
-            f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
-        ) from exc
+        raise _too_deep() from exc
     _check_json_values(value)
     return value
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep")
 
 
 def _check_json_values(value: Any) -> None:
@@ -143,9 +143,7 @@ def _check_json_values(value: Any) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise BadRequest(
-                f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
-            )
+            raise _too_deep()
         if isinstance(item, dict):
             for key, child in item.items():
                 _check_text(key)
@@ -165,9 +163,7 @@ def _check_depth(value: Any) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise BadRequest(
-                f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
-            )
+            raise _too_deep()
         children = item.values() if type(item) is dict else item
         stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
 
