@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(
         default=1.0, gt=0, description="How often the scheduler looks for due jobs."
     )
+    github_rate_limit_per_minute: int = Field(
+        default=600,
+        gt=0,
+        description="Requests per minute (and burst) per client address on "
+        "/integrations/github, counted before the body is read or the signature checked.",
+    )
     github_webhook_secret: str | None = Field(
         default=None,
         description="Secret of the GitHub webhook that posts to /integrations/github "

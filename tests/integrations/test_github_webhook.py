@@ -254,6 +254,24 @@ def test_body_over_the_limit_is_413(settings: Settings, tmp_path: Path, clock: F
     assert answer.status_code == 413
 
 
+def test_deliveries_are_rate_limited_per_address_before_the_body_is_read(
+    settings: Settings, tmp_path: Path, clock: FrozenClock, engine: Engine
+) -> None:
+    limited = app_settings(
+        settings, tmp_path, "http://127.0.0.1:9", github_webhook_secret=SECRET,
+        github_rate_limit_per_minute=2,
+    )  # fmt: skip
+    with TestClient(create_app(limited, clock=clock)) as client:
+        hook = Hook(client)
+        assert hook.post({"zen": "x"}, event="ping").status_code == 200
+        assert hook.post({"zen": "x"}, event="ping", sign="forged").status_code == 401
+        refused = hook.post(workflow_run_delivery(make_run(102)))  # signed, but over budget
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert deliveries(engine) == 1  # only the ping was stored; the refused one changed nothing
+
+
 def test_without_a_secret_the_endpoint_is_503(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         answer = Hook(client).post({"zen": "x"}, event="ping")

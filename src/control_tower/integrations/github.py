@@ -1,7 +1,8 @@
 """`POST /integrations/github`: GitHub's own webhook deliveries, verified and de-duplicated.
 
 No bearer token: GitHub proves itself with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body
-with the webhook secret, `CT_GITHUB_WEBHOOK_SECRET`), checked in constant time. Each delivery
+with the webhook secret, `CT_GITHUB_WEBHOOK_SECRET`), checked in constant time. Requests are
+limited per client address (`CT_GITHUB_RATE_LIMIT_PER_MINUTE`) before any of that. Each delivery
 id (`X-GitHub-Delivery`) is stored, so a re-delivery answers `200 {"duplicate": true}`. A
 `workflow_run` delivery with action `completed` and a failed conclusion on a protected branch
 becomes `ci.workflow.failed` with the same event id the poller uses, so CI can push or be polled
@@ -14,10 +15,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from control_tower.auth.dependencies import Context
+from control_tower.auth.dependencies import Context, client_address
+from control_tower.auth.rate_limit import Limit
 from control_tower.events.ingest import parse_json, read_bounded_body
 from control_tower.integrations.github_service import Delivery, handle_delivery, verify_signature
-from control_tower.kit.errors import BadRequest, Unavailable
+from control_tower.kit.errors import BadRequest, RateLimited, Unavailable
 
 router = APIRouter(tags=["integrations"])
 
@@ -31,6 +33,7 @@ router = APIRouter(tags=["integrations"])
         400: {"description": "Missing X-GitHub-Delivery / X-GitHub-Event or malformed JSON"},
         401: {"description": "Missing or bad X-Hub-Signature-256"},
         413: {"description": "Body over the limit"},
+        429: {"description": "Too many deliveries from this address"},
         503: {"description": "No webhook secret configured"},
     },
 )
@@ -40,6 +43,16 @@ async def github_webhook(request: Request, ctx: Context) -> JSONResponse:
         raise Unavailable(
             "the GitHub webhook is not configured (set CT_GITHUB_WEBHOOK_SECRET)",
             code="webhook_not_configured",
+        )
+    # The webhook has no token, so its budget is per sending address, spent before any work
+    # on the body: a flood of forged deliveries is refused cheaply.
+    per_minute = ctx.settings.github_rate_limit_per_minute
+    decision = await ctx.rate_hit(
+        f"github:{client_address(request)}", Limit(per_minute, per_minute)
+    )
+    if not decision.allowed:
+        raise RateLimited(
+            "too many webhook deliveries from this address", headers=decision.headers()
         )
     body = await read_bounded_body(request, ctx.settings.max_batch_bytes)
     verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
