@@ -120,7 +120,7 @@ def create_app(
 def build_scheduler(ctx: AppContext) -> Scheduler:
     """The leader-only scheduler with every feature's periodic jobs."""
     scheduler = Scheduler(ctx.engine, ctx.clock, tick_seconds=ctx.settings.scheduler_tick_seconds)
-    for job in poller_jobs(ctx.engine, ctx.catalog, ctx.clock):
+    for job in poller_jobs(ctx.engine, ctx.catalog, ctx.clock, metrics=ctx.metrics):
         scheduler.register(job)
     return scheduler
 

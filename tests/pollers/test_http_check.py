@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 
+from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from control_tower.catalog.pollers import HttpPoller
 from control_tower.kit.clock import FrozenClock
-from control_tower.pollers.service import run_poller
+from control_tower.observability.metrics import Metrics
+from control_tower.pollers.service import poller_jobs, run_poller
 from control_tower.scheduler import slot_for
 from tests.pollers.fakes import (
     HealthState,
@@ -172,3 +174,27 @@ def test_a_failure_after_success_keeps_the_last_success_time(
     assert saved.status == "failed"
     assert saved.last_success_at == first_success
     assert saved.last_polled_at == clock.now()
+
+
+def test_scheduled_polls_are_counted_in_metrics(
+    engine: Engine, clock: FrozenClock, health: tuple[HealthState, str]
+) -> None:
+    _, url = health
+    catalog = catalog_with(
+        [
+            http_poller(f"{url}/healthz"),
+            http_poller(f"{url}/missing", name="backend-missing", expected_status=204),
+        ]
+    )
+    metrics = Metrics()
+    jobs = poller_jobs(engine, catalog, clock, metrics=metrics)
+    slot = slot_for(clock.now(), jobs[0].interval_seconds)
+    for job in jobs:
+        job.run(slot)
+    jobs[0].run(slot)  # the same slot again: nothing new stored
+    text = generate_latest(metrics.registry).decode()
+    ok, failed = catalog.pollers[0].name, catalog.pollers[1].name
+    assert f'ct_polls_total{{outcome="ok",poller="{ok}"}} 2.0' in text
+    assert f'ct_polls_total{{outcome="failed",poller="{failed}"}} 1.0' in text
+    assert f'ct_poll_events_total{{poller="{ok}"}} 1.0' in text
+    assert f'ct_poll_duration_seconds_count{{poller="{ok}"}} 2.0' in text

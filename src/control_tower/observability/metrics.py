@@ -55,6 +55,23 @@ class Metrics:
             "ct_events_retrying", "Events waiting for another routing attempt.",
             registry=self.registry,
         )  # fmt: skip
+        self.polls = Counter(
+            "ct_polls",
+            "Scheduled polls by poller and outcome (ok|not_modified|failed|skipped|backoff|error).",
+            ["poller", "outcome"],
+            registry=self.registry,
+        )
+        self.poll_duration = Histogram(
+            "ct_poll_duration_seconds",
+            "Time one scheduled poll took, storing its events included.",
+            ["poller"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+        self.poll_events = Counter(
+            "ct_poll_events", "New events stored by scheduled polls.", ["poller"],
+            registry=self.registry,
+        )  # fmt: skip
         self.pending = Gauge(
             "ct_events_pending", "Acknowledged events not yet routed (the routing backlog).",
             registry=self.registry,
