@@ -159,6 +159,10 @@ class Scheduler:
         self._leadership = leadership or leadership_for(engine)
         self._jobs: dict[str, Job] = {}
         self._registered: set[str] = set()
+        # The latest slot this scheduler tried to claim per job, won or lost: until the next
+        # slot begins there is nothing to claim, so a tick writes nothing (on SQLite a claim
+        # takes the store's write lock, which ingest needs).
+        self._tried: dict[str, datetime] = {}
         self._stopping: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -184,7 +188,8 @@ class Scheduler:
         claimed = [
             (job, slot)
             for job in self._jobs.values()
-            if self._claim(job, slot := slot_for(now, job.interval_seconds), now)
+            if self._tried.get(job.name) != (slot := slot_for(now, job.interval_seconds))
+            and self._claim(job, slot, now)
         ]
         if len(claimed) <= 1:
             return [self._run(job, slot) for job, slot in claimed]
@@ -215,6 +220,7 @@ class Scheduler:
                 )
             )
         self._registered.add(job.name)
+        self._tried[job.name] = slot
         return claimed.rowcount == 1
 
     def _run(self, job: Job, slot: datetime) -> JobRun:

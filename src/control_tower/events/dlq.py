@@ -40,15 +40,21 @@ class ReplayResult(BaseModel):
     replayed: list[str]
 
 
-def count_routes(conn: Connection, status: str) -> int:
-    """Routing jobs in one status: `dead` is the DLQ depth, `retrying` the retry backlog,
-    `pending` the events not yet routed."""
-    query = select(func.count()).select_from(event_routes).where(event_routes.c.status == status)
-    return int(conn.execute(query).scalar_one())
+def count_routes(conn: Connection, *statuses: str) -> dict[str, int]:
+    """Routing jobs per status, in one query: `dead` is the DLQ depth, `retrying` the retry
+    backlog, `pending` the events not yet routed. A status with no jobs counts 0."""
+    query = (
+        select(event_routes.c.status, func.count())
+        .where(event_routes.c.status.in_(statuses))
+        .group_by(event_routes.c.status)
+    )
+    counts = dict.fromkeys(statuses, 0)
+    counts.update({row[0]: int(row[1]) for row in conn.execute(query)})
+    return counts
 
 
 def depth(conn: Connection) -> int:
-    return count_routes(conn, "dead")
+    return count_routes(conn, "dead")["dead"]
 
 
 def list_dead(

@@ -3,7 +3,8 @@
 The default handlers are system health (rollups), run correlation, and a hook list for the alert
 rules of a later issue. A handler must be idempotent only with respect to the router: the router
 commits a handler's effects in the same transaction that marks the event routed, so each event
-is applied exactly once.
+is applied exactly once. A handler returns the systems whose health the batch touched (or None),
+which tells the router whose status to re-evaluate.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from control_tower.health import rollups
 from control_tower.models import correlations
 
 EventRows = Sequence[Mapping[Any, Any]]
-Handler = Callable[[Connection, Catalog, EventRows], None]
+Handler = Callable[[Connection, Catalog, EventRows], set[str] | None]
 
 
-def health_handler(conn: Connection, catalog: Catalog, rows: EventRows) -> None:
-    rollups.apply_events(conn, catalog, rows)
+def health_handler(conn: Connection, catalog: Catalog, rows: EventRows) -> set[str]:
+    return rollups.apply_events(conn, catalog, rows)
 
 
 def apply_correlations(conn: Connection, rows: EventRows) -> None:

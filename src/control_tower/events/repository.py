@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select, text
 
 from control_tower.models import events
+from control_tower.models.base import to_naive_utc
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ _SQLITE_ENQUEUE = (
 
 def _sqlite_datetime(moment: datetime) -> str:
     """UTCDateTime on SQLite: naive UTC in SQLAlchemy's DATETIME storage format."""
-    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return to_naive_utc(moment).isoformat(" ", "microseconds")
 
 
 def _json_text(value: Any) -> str:
@@ -131,11 +131,6 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
     return set(conn.exec_driver_sql(range_ids, (first, last)).scalars())
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    # As UTCDateTime stores it: naive UTC.
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
     document = json.dumps(
         [
@@ -143,8 +138,8 @@ def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: da
                 "event_id": r["event_id"],
                 "type": r["type"],
                 "source": r["source"],
-                "occurred_at": _naive_utc(r["occurred_at"]).isoformat(),
-                "received_at": _naive_utc(r["received_at"]).isoformat(),
+                "occurred_at": to_naive_utc(r["occurred_at"]).isoformat(),
+                "received_at": to_naive_utc(r["received_at"]).isoformat(),
                 "correlation_id": r.get("correlation_id"),
                 "payload": r["payload"],
                 "redactions": r["redactions"],
@@ -156,7 +151,7 @@ def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: da
             for r in rows
         ]
     )
-    params = {"rows": document, "now": _naive_utc(now)}
+    params = {"rows": document, "now": to_naive_utc(now)}
     return set(conn.execute(_PG_BULK_INSERT, params).scalars())
 
 

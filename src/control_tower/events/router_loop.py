@@ -90,10 +90,9 @@ class RouterLoop:
             except Exception as exc:
                 log.error("router_step_failed", error=type(exc).__name__, exc_info=exc)
                 report = RouteReport()
-            handled = report.routed + report.retrying + report.dead + report.lost_lease
-            if handled >= self.router.config.batch_size:
+            if report.handled >= self.router.config.batch_size:
                 continue  # a backlog: keep going
-            if handled:
+            if report.handled:
                 await asyncio.sleep(self.coalesce_seconds)
                 continue
             self._wake.clear()

@@ -23,7 +23,6 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, sel
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
 from control_tower.events.handlers import Handler, default_handlers
-from control_tower.health.rollups import attributed_systems
 from control_tower.kit.clock import Clock
 from control_tower.models import event_routes, events
 
@@ -48,6 +47,18 @@ class RouteReport:
     dead: int = 0
     lost_lease: int = 0
     touched_systems: set[str] = field(default_factory=set)
+
+    @property
+    def handled(self) -> int:
+        """Events this report accounts for, whatever became of them."""
+        return self.routed + self.retrying + self.dead + self.lost_lease
+
+    def add(self, other: RouteReport) -> None:
+        self.routed += other.routed
+        self.retrying += other.retrying
+        self.dead += other.dead
+        self.lost_lease += other.lost_lease
+        self.touched_systems |= other.touched_systems
 
 
 def backoff_seconds(attempt: int, config: RouterConfig, rng: random.Random) -> float:
@@ -156,8 +167,9 @@ class Router:
             rows = list(conn.execute(self.leased_events(ids)).mappings())
             if len(rows) != len(ids):
                 raise _LeaseLost()
+            touched: set[str] = set()
             for handler in self.handlers:
-                handler(conn, self.catalog, rows)
+                touched |= handler(conn, self.catalog, rows) or set()
             conn.execute(
                 update(events)
                 .where(events.c.event_id.in_(select(event_routes.c.event_id).where(leased)))
@@ -167,7 +179,7 @@ class Router:
             if marked != len(ids):
                 raise _LeaseLost()
             report.routed += len(ids)
-            report.touched_systems |= _systems_of(self.catalog, rows)
+            report.touched_systems |= touched
 
     def _mark(
         self,
@@ -223,19 +235,11 @@ class Router:
         total = RouteReport()
         for _ in range(max_batches):
             report = self.route_once()
-            if not (report.routed or report.retrying or report.dead or report.lost_lease):
+            if not report.handled:
                 break
-            total.routed += report.routed
-            total.retrying += report.retrying
-            total.dead += report.dead
-            total.lost_lease += report.lost_lease
-            total.touched_systems |= report.touched_systems
+            total.add(report)
         return total
 
 
 class _LeaseLost(Exception):
     """Another router took these rows after our lease expired; our work is rolled back."""
-
-
-def _systems_of(catalog: Catalog, rows: Sequence[Any]) -> set[str]:
-    return {system.id for row in rows for system in attributed_systems(catalog, row)}

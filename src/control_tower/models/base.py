@@ -24,6 +24,13 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def to_naive_utc(value: datetime) -> datetime:
+    """How UTCDateTime stores a moment: naive UTC. A naive input is refused, never guessed."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC on every backend, always returned timezone-aware."""
 
@@ -31,11 +38,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else to_naive_utc(value)
 
     def process_result_value(self, value: Any, _dialect: Dialect) -> datetime | None:
         if value is None:

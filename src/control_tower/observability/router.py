@@ -58,9 +58,10 @@ async def metrics(request: Request) -> Response:
 
 def _refresh_store_gauges(ctx: AppContext) -> None:
     with unit_of_work(ctx.engine, write=False) as conn:
-        ctx.metrics.dlq_depth.set(dlq.depth(conn))
-        ctx.metrics.retrying.set(dlq.count_routes(conn, "retrying"))
-        ctx.metrics.pending.set(dlq.count_routes(conn, "pending"))
+        counts = dlq.count_routes(conn, "dead", "retrying", "pending")
+    ctx.metrics.dlq_depth.set(counts["dead"])
+    ctx.metrics.retrying.set(counts["retrying"])
+    ctx.metrics.pending.set(counts["pending"])
 
 
 metrics.required_role = Role.viewer  # type: ignore[attr-defined]
