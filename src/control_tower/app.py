@@ -16,12 +16,14 @@ from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
 from control_tower.events.dlq_router import router as dlq_router
+from control_tower.events.router import ingest_routes
 from control_tower.events.router import router as events_router
 from control_tower.events.router_loop import RouterLoop
 from control_tower.events.schemas import EventIn
 from control_tower.health.router import router as health_router
 from control_tower.integrations.github import router as github_router
 from control_tower.kit.clock import Clock, SystemClock
+from control_tower.kit.direct_routes import DirectRoutes
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.kit.loops import BackgroundLoops
 from control_tower.migrate import upgrade
@@ -112,6 +114,7 @@ def create_app(
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
+    app.add_middleware(DirectRoutes, routes=ingest_routes())
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

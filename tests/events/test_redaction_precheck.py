@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_tower.events.redaction import _VALUE_PATTERNS, MASK, _mask_values
+from control_tower.events.redaction import _VALUE_PATTERNS, MASK, _mask_values, _redact, redact
 
 
 def every_pattern_in_turn(text: str) -> str:
@@ -35,3 +35,26 @@ def every_pattern_in_turn(text: str) -> str:
 )
 def test_pre_check_changes_nothing(text: str) -> None:
     assert _mask_values(text) == every_pattern_in_turn(text)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "logs/1"},
+        {"email": "", "name": None, "count": 3},  # empty personal fields are not masked
+        {"contact": {"Email": "x"}},
+        {"items": [{"note": "call 07700 900123"}]},
+        {"items": [[{"firstName": "Jane"}]]},
+        {"phoneNumber": 0},
+        {"ok": [1, 2.5, True, None, "INV-2026-0042"]},
+    ],
+)
+def test_the_payload_is_returned_as_is_exactly_when_nothing_is_masked(
+    payload: dict[str, object],
+) -> None:
+    cleaned, masked = redact(payload)
+    full: list[str] = []
+    assert _redact(payload, "", full) == cleaned  # the same result as the full walk
+    assert masked == full
+    assert (cleaned is payload) == (not masked)

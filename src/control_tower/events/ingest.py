@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,11 +99,14 @@ MAX_JSON_DEPTH = 64
 
 
 # orjson turns an integer too long for 64 bits into a float; such bodies take the stdlib path.
-_LONG_INTEGER = re.compile(rb"\d{19}")
+# Found by mapping every digit to "0" (bytes.translate, C speed) and searching for 19 of them:
+# a regex search for \d{19} cost 2½ times the parse itself on a 15 KB batch.
+_DIGITS_AS_ZERO = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def parse_json(body: bytes) -> Any:
-    if _LONG_INTEGER.search(body) is None:
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_AS_ZERO):
         # orjson (C) refuses NaN, infinities, 1e400, invalid UTF-8 and lone surrogates itself,
         # so the walk below is needed only when the body could nest too deep or hold U+0000.
         try:
@@ -116,7 +118,7 @@ def parse_json(body: bytes) -> Any:
         if b"\\u0000" in body:
             _check_json_values(value)
         elif body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
-            _check_depth(value)
+            _check_depth(body)
         return value
     try:
         value = json.loads(body, parse_constant=_reject_float_constant)
@@ -157,15 +159,32 @@ def _check_json_values(value: Any) -> None:
             raise BadRequest("body is not valid JSON: number out of range", code="malformed_json")
 
 
-def _check_depth(value: Any) -> None:
-    """The nesting limit alone, visiting containers only (orjson has checked the rest)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise _too_deep()
-        children = item.values() if type(item) is dict else item
-        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+# Depth does not care which bracket: "[" and "]" become "{" and "}".
+_BRACKETS_AS_BRACES = bytes.maketrans(b"[]", b"{}")
+
+
+def _check_depth(body: bytes) -> None:
+    """The nesting limit alone, on the raw body (orjson has checked the rest).
+
+    Valid JSON has backslashes only in strings' escapes: dropping `\\` then `\"` leaves
+    quotes that only open and close strings, alternately. Keeping quotes and brackets alone,
+    two adjacent quotes are an empty string or join two strings, so dropping them keeps the
+    rest as it was; what is left between quotes is inside strings. The brackets outside remain,
+    and each `replace("{}", "")` removes the innermost level of pairs (it never rescans what it
+    joined): the depth is the number of passes until nothing is left. All C-speed work on a
+    body that shrinks at each step; walking the parsed containers of a batch of 100 events
+    cost ≈ 800 µs, more than parsing it.
+    """
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in body else body
+    structure = unescaped.translate(_BRACKETS_AS_BRACES, _NOT_STRUCTURE).replace(b'""', b"")
+    brackets = b"".join(structure.split(b'"')[::2]) if b'"' in structure else structure
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return
+        brackets = brackets.replace(b"{}", b"")
+    if brackets:
+        raise _too_deep()
 
 
 def _check_text(text: str) -> None:
@@ -185,12 +204,12 @@ class PreparedEvent:
     redactions: list[str]
 
 
-def normalised(event: EventIn) -> dict[str, Any]:
+def normalised(event: EventIn, occurred_utc: datetime | None = None) -> dict[str, Any]:
     """The event with aliases resolved and time in UTC: what 'same content' compares."""
     return {
         "event_id": event.event_id,
         "type": event.type,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        "occurred_at": (occurred_utc or event.occurred_at.astimezone(UTC)).isoformat(),
         "source": event.source,
         "correlation_id": event.correlation_id,
         "payload": event.payload,
@@ -206,13 +225,14 @@ def prepare_event(
 ) -> PreparedEvent:
     """Validate, hash and redact one event into the row to store."""
     event = validate_event(raw, principal, catalog)
-    digest = content_hash(normalised(event))
+    occurred_utc = event.occurred_at.astimezone(UTC)
+    digest = content_hash(normalised(event, occurred_utc))
     payload, masked = redact(event.payload)
     row = {
         "event_id": event.event_id,
         "type": event.type,
         "source": event.source,
-        "occurred_at": event.occurred_at,
+        "occurred_at": occurred_utc,
         "received_at": received_at,
         "correlation_id": event.correlation_id,
         "payload": payload,

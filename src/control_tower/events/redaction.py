@@ -45,9 +45,9 @@ _ANY_VALUE_PATTERN = re.compile(
 
 
 @lru_cache(maxsize=4096)
-def _normalise_key(key: str) -> str:
+def _personal_key(key: str) -> bool:
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
-    return snake.lower().replace("-", "_")
+    return snake.lower().replace("-", "_") in _PERSONAL_FIELD_NAMES
 
 
 def _mask_values(text: str) -> str:
@@ -63,7 +63,7 @@ def _redact(value: Any, path: str, masked: list[str]) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            if _normalise_key(str(key)) in _PERSONAL_FIELD_NAMES and item not in (None, ""):
+            if _personal_key(str(key)) and item not in (None, ""):
                 masked.append(child)
                 out[key] = MASK
             else:
@@ -79,8 +79,23 @@ def _redact(value: Any, path: str, masked: list[str]) -> Any:
     return value
 
 
+def _needs_masking(value: Any) -> bool:
+    """Whether `_redact` would change anything: the same rules, without copying or paths."""
+    if isinstance(value, dict):
+        return any(
+            (_personal_key(str(key)) and item not in (None, "")) or _needs_masking(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_needs_masking(item) for item in value)
+    return isinstance(value, str) and _ANY_VALUE_PATTERN.search(value) is not None
+
+
 def redact(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A masked copy of the payload and the paths that were masked."""
+    """A masked copy of the payload and the paths that were masked (the payload itself when
+    nothing needs masking, as for most events: checking is cheaper than copying)."""
+    if not _needs_masking(payload):
+        return payload, []
     masked: list[str] = []
     cleaned = _redact(payload, "", masked)
     return cleaned, masked

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, Select, select, text
 
 from control_tower.models import events
@@ -61,8 +62,8 @@ _PG_BULK_INSERT = text(
 
 # SQLite: a multi-row VALUES statement with plain `?` parameters, executed through the driver,
 # so no per-row bind processing runs in Python (SQLAlchemy's added ≈ 7-10 µs per row). Values
-# are written exactly as SQLAlchemy's types write them (JSON text from json.dumps, DATETIME in
-# _sqlite_datetime's format). Rows go in chunks of a few fixed sizes so that sqlite3's
+# are written as SQLAlchemy's types read them back (JSON text, DATETIME in _sqlite_datetime's
+# format). Rows go in chunks of a few fixed sizes so that sqlite3's
 # prepared-statement cache holds every statement text.
 _SQLITE_COLUMNS = (
     "event_id, type, source, occurred_at, received_at, correlation_id, payload, redactions, "
@@ -91,24 +92,37 @@ def _sqlite_datetime(moment: datetime) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return "[]" if value == [] else json.dumps(value)
+    """JSON text that SQLAlchemy's JSON type reads back as `value`.
+
+    orjson (C) first; the stdlib for what it refuses (integers past 64 bits).
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
     new = 0
     start = 0
+    # Every event of a request shares one received_at: format each distinct one once.
+    received: dict[int, str] = {}
     for size in _SQLITE_CHUNKS:
         while len(rows) - start >= size:
             params: list[Any] = []
             for r in rows[start : start + size]:
+                received_at = r["received_at"]
+                stamp = received.get(id(received_at))
+                if stamp is None:
+                    stamp = received[id(received_at)] = _sqlite_datetime(received_at)
                 params += (
                     r["event_id"],
                     r["type"],
                     r["source"],
                     _sqlite_datetime(r["occurred_at"]),
-                    _sqlite_datetime(r["received_at"]),
+                    stamp,
                     r.get("correlation_id"),
-                    json.dumps(r["payload"]),
+                    _json_text(r["payload"]),
                     _json_text(r["redactions"]),
                     r["payload_sha256"],
                     r["producer"],
@@ -132,7 +146,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
 
 
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
-    document = json.dumps(
+    document = _json_text(
         [
             {
                 "event_id": r["event_id"],

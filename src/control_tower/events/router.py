@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ import orjson
 import structlog
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from control_tower.auth.dependencies import (
     Context,
@@ -204,10 +206,10 @@ async def _ingest_batch(
             f"a batch holds at most {ctx.settings.max_batch_events} events, got {len(items)}",
             details=[{"field": "events", "message": "too many events"}],
         )
-    source = principal.source or "unknown"
     now = ctx.clock.now()
     results: list[dict[str, Any] | None] = [None] * len(items)
     prepared: list[tuple[int, PreparedEvent]] = []
+    counts: Counter[tuple[str, str]] = Counter()  # (type, outcome): one metric update each
     for index, item in enumerate(items):
         try:
             prepared.append((index, prepare_event(item, principal, ctx.catalog, now)))
@@ -217,13 +219,11 @@ async def _ingest_batch(
                 index, event_id if isinstance(event_id, str) else None, exc.status_code,
                 error=exc.body()["error"],
             )  # fmt: skip
-            ctx.metrics.child(
-                ctx.metrics.events_ingested, source, _type_label(ctx, item), "rejected"
-            ).inc()
+            counts[_type_label(ctx, item), "rejected"] += 1
     outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
     for (index, prep), outcome in zip(prepared, outcomes, strict=True):
-        ctx.metrics.child(ctx.metrics.events_ingested, source, prep.row["type"], outcome.kind).inc()
-        status = {"accepted": 202, "duplicate": 200, "conflict": 409}[outcome.kind]
+        counts[prep.row["type"], outcome.kind] += 1
+        status = _BATCH_STATUS[outcome.kind]
         error = (
             Conflict(
                 f"event_id {outcome.event_id!r} was already used for different content"
@@ -234,6 +234,9 @@ async def _ingest_batch(
         results[index] = _item(
             index, outcome.event_id, status, duplicate=outcome.kind == "duplicate", error=error
         )
+    source = principal.source or "unknown"
+    for (etype, kind), count in counts.items():
+        ctx.metrics.child(ctx.metrics.events_ingested, source, etype, kind).inc(count)
     final = [r for r in results if r is not None]
     return {
         "accepted": sum(1 for r in final if r["status"] == 202),
@@ -241,6 +244,9 @@ async def _ingest_batch(
         "rejected": sum(1 for r in final if r["status"] >= 400),
         "results": final,
     }
+
+
+_BATCH_STATUS = {"accepted": 202, "duplicate": 200, "conflict": 409}
 
 
 def _item(
@@ -258,6 +264,16 @@ def _item(
         "duplicate": duplicate,
         "error": error,
     }
+
+
+def ingest_routes() -> list[APIRoute]:
+    """The ingest doors, for `DirectRoutes`: the hottest routes, whose endpoints take only the
+    request (the router is included without prefix or dependencies, so these are as served)."""
+    return [
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint in (post_event, post_event_batch)
+    ]
 
 
 def _refuse_nul(name: str, value: str | None) -> None:

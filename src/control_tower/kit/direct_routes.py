@@ -1,0 +1,42 @@
+"""Hot routes dispatched straight to their endpoint, past Starlette's routing and FastAPI's handler.
+
+For an endpoint that takes only the `Request` and returns a `Response` (the ingest doors), the
+layers between the middleware and the endpoint — route matching over every route, FastAPI's
+request handler, its exception and exit-stack middleware — do nothing but cost time: measured
+under load, more than the endpoint's own work (docs/benchmarks.md). This middleware sits inside
+`RequestContextMiddleware` (request id, access line, HTTP metrics stay as for every route) and
+answers a domain error with the same JSON body as the app's error handler. The route stays an
+ordinary FastAPI route for OpenAPI, the role walk and every other method or path.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from control_tower.kit.errors import CTError
+
+
+class DirectRoutes:
+    def __init__(self, app: ASGIApp, routes: list[APIRoute]) -> None:
+        self.app = app
+        self.routes = {
+            (method, route.path): route for route in routes for method in route.methods or ()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = (
+            self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
+        )
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        try:
+            response = await route.endpoint(Request(scope, receive, send))
+        except CTError as exc:
+            response = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+        await response(scope, receive, send)
