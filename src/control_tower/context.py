@@ -79,7 +79,9 @@ class AppContext:
             catalog=catalog,
             clock=clock,
             master_key=settings.master_key(),
-            committer=GroupCommitter(engine, settings.group_commit_max_events),
+            committer=GroupCommitter(
+                engine, settings.group_commit_max_events, writers=settings.ingest_writers
+            ),
             token_cache=TokenCache(settings.token_cache_seconds),
             rate_limiter=limiter,
         )

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from control_tower.kit.json_text import dumps_text, loads_text
+
 WRITE_OPTION = "ct_write"
 
 
@@ -32,10 +34,17 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int =
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            **_JSON,
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
+    )
+
+
+# JSON columns written and read by orjson where it is exact (the router reads every payload).
+_JSON: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads_text}
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

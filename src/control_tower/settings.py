@@ -56,10 +56,15 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(
         default=1000, description="Most events written in one ingest transaction."
     )
+    ingest_writers: int = Field(
+        default=2,
+        ge=1,
+        description="Ingest transactions in flight at once on PostgreSQL (SQLite: always one).",
+    )
     router_enabled: bool = Field(
         default=True, description="Run the event router inside this process (ct serve)."
     )
-    router_batch_size: int = Field(default=200, description="Events the router claims at once.")
+    router_batch_size: int = Field(default=500, description="Events the router claims at once.")
     router_lease_seconds: float = Field(
         default=30.0, description="How long a router's claim lasts before another may take it."
     )

@@ -50,3 +50,27 @@ def test_requests_share_commits_and_a_bad_one_fails_alone(engine: Engine) -> Non
     with engine.connect() as conn:
         stored = {r.event_id for r in conn.execute(select(events.c.event_id))}
     assert stored == {r["event_id"] for r in good}
+
+
+def test_several_writers_store_each_event_once(engine: Engine) -> None:
+    # On PostgreSQL three commits may be in flight at once; SQLite keeps one writer.
+    same = row("same-id")
+    others = [row(f"w-{i}") for i in range(30)]
+
+    async def scenario() -> list[list[Any]]:
+        committer = GroupCommitter(engine, max_events=4, writers=3)
+        await committer.start()
+        try:
+            requests = [committer.submit([same]) for _ in range(10)]
+            requests += [committer.submit(others[i : i + 3]) for i in range(0, 30, 3)]
+            return list(await asyncio.gather(*requests))
+        finally:
+            await committer.stop()
+
+    results = asyncio.run(scenario())
+    same_kinds = sorted(r[0].kind for r in results[:10])
+    assert same_kinds == ["accepted"] + ["duplicate"] * 9
+    assert [o.kind for r in results[10:] for o in r] == ["accepted"] * 30
+    with engine.connect() as conn:
+        stored = [r.event_id for r in conn.execute(select(events.c.event_id))]
+    assert sorted(stored) == sorted(["same-id", *(r["event_id"] for r in others)])

@@ -3,11 +3,18 @@
 Each HTTP request waits for the commit that holds its rows before it is answered, so a 2xx is
 only ever sent for an event that is durable. Committing many requests at once amortises the
 cost of a transaction (an fsync on SQLite, a round trip and WAL flush on PostgreSQL).
+
+SQLite takes one writer at a time, so one commit is in flight there. PostgreSQL inserts side by
+side, so `writers` commits may be in flight at once, each on its own thread and connection:
+with one, CT waited on the database's round trip and the database on CT (docs/benchmarks.md).
+Two commits holding the same event_id cannot both insert it: the unique index makes the later
+wait for the earlier and then find it, so it is answered as a duplicate or a conflict.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,7 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from control_tower.db import WRITE_OPTION, write_lock
+from control_tower.db import WRITE_OPTION, is_sqlite, write_lock
 from control_tower.events.repository import AfterInsert, InsertOutcome, insert_events
 from control_tower.kit.errors import Unavailable
 
@@ -26,25 +33,34 @@ _Item = tuple[Sequence[dict[str, Any]], "asyncio.Future[list[InsertOutcome]]"]
 
 class GroupCommitter:
     def __init__(
-        self, engine: Engine, max_events: int = 1000, after_insert: AfterInsert | None = None
+        self,
+        engine: Engine,
+        max_events: int = 1000,
+        after_insert: AfterInsert | None = None,
+        writers: int = 1,
     ) -> None:
         self._engine = engine
         self._max_events = max_events
         self._after_insert = after_insert
+        self._writers = 1 if is_sqlite(engine) else max(1, writers)
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        # The writer's own connection, used only on its thread: no pool checkout, liveness
-        # ping or reset per commit. Dropped after an error and opened again on the next one.
-        self._conn: Connection | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        # Each writer thread's own connection, used only on that thread: no pool checkout,
+        # liveness ping or reset per commit. Dropped after an error, opened again on the next.
+        self._local = threading.local()
+        self._conns: set[Connection] = set()
+        self._conns_guard = threading.Lock()
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        # One thread of its own: commits never wait behind the shared pool that runs sync
-        # routes, and one writer per process is all SQLite can use anyway.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ct-group-commit")
+        # Threads of their own: commits never wait behind the shared pool that runs sync routes.
+        self._threads = ThreadPoolExecutor(
+            max_workers=self._writers, thread_name_prefix="ct-group-commit"
+        )
         self._task = asyncio.create_task(self._run(), name="ct-group-commit")
 
     async def stop(self) -> None:
@@ -52,12 +68,17 @@ class GroupCommitter:
             return
         self._queue.put_nowait(None)
         await self._task
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-            self._thread.shutdown(wait=True)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        with self._conns_guard:
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            conn.close()
         self._queue = None
         self._task = None
-        self._thread = None
+        self._threads = None
 
     async def submit(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         if self._queue is None:
@@ -67,27 +88,33 @@ class GroupCommitter:
         return await future
 
     def _write(self, rows: list[dict[str, Any]]) -> list[InsertOutcome]:
-        if self._conn is None:
-            self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+            self._local.conn = conn
+            with self._conns_guard:
+                self._conns.add(conn)
         try:
-            with write_lock(self._engine), self._conn.begin():
-                return insert_events(self._conn, rows, self._after_insert)
+            with write_lock(self._engine), conn.begin():
+                return insert_events(conn, rows, self._after_insert)
         except Exception:
-            self._close()
-            raise
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+            self._local.conn = None
+            with self._conns_guard:
+                self._conns.discard(conn)
             conn.close()
+            raise
 
     async def _run(self) -> None:
         assert self._queue is not None
+        free = asyncio.Semaphore(self._writers)
         stopping = False
         while not stopping:
             item = await self._queue.get()
             if item is None:
                 break
+            # Wait for a free writer before taking more: rows that arrive meanwhile join this
+            # commit instead of queueing behind it.
+            await free.acquire()
             batch = [item]
             size = len(item[0])
             while size < self._max_events and not self._queue.empty():
@@ -97,13 +124,21 @@ class GroupCommitter:
                     break
                 batch.append(nxt)
                 size += len(nxt[0])
+            task = asyncio.create_task(self._commit_then_free(batch, free))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _commit_then_free(self, batch: list[_Item], free: asyncio.Semaphore) -> None:
+        try:
             await self._commit(batch)
+        finally:
+            free.release()
 
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [row for item_rows, _ in batch for row in item_rows]
         try:
             loop = asyncio.get_running_loop()
-            outcomes = await loop.run_in_executor(self._thread, self._write, rows)
+            outcomes = await loop.run_in_executor(self._threads, self._write, rows)
         except Exception as exc:
             log.error("group_commit_failed", events=len(rows), error=type(exc).__name__)
             if len(batch) > 1:

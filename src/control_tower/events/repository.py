@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Row, Select, select, text
 
+from control_tower.kit.json_text import dumps_text
 from control_tower.models import events
 from control_tower.models.base import to_naive_utc
 
@@ -26,7 +25,7 @@ AfterInsert = Callable[[Connection, list[dict[str, Any]]], None]
 
 
 # PostgreSQL: INSERT … SELECT FROM jsonb_to_recordset(…): the rows travel as one JSON document
-# (one C-encoded json.dumps) in a statement whose text never changes, and the same statement
+# (one C-encoded dump) in a statement whose text never changes, and the same statement
 # writes each new event's routing job (one round trip). A long multi-row VALUES statement is
 # re-parsed by psycopg on every call (its statement cache skips long queries), and unnest() of
 # one array per column has psycopg quote every element in Python: both cost more client CPU
@@ -91,17 +90,6 @@ def _sqlite_datetime(moment: datetime) -> str:
     return to_naive_utc(moment).isoformat(" ", "microseconds")
 
 
-def _json_text(value: Any) -> str:
-    """JSON text that SQLAlchemy's JSON type reads back as `value`.
-
-    orjson (C) first; the stdlib for what it refuses (integers past 64 bits).
-    """
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value)
-
-
 def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
     new = 0
     start = 0
@@ -122,8 +110,8 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
                     _sqlite_datetime(r["occurred_at"]),
                     stamp,
                     r.get("correlation_id"),
-                    _json_text(r["payload"]),
-                    _json_text(r["redactions"]),
+                    dumps_text(r["payload"]),
+                    dumps_text(r["redactions"]),
                     r["payload_sha256"],
                     r["producer"],
                     r.get("ingest_attempt", 1),
@@ -146,7 +134,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
 
 
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
-    document = _json_text(
+    document = dumps_text(
         [
             {
                 "event_id": r["event_id"],

@@ -33,7 +33,7 @@ CLAIMABLE = ("pending", "retrying")
 
 @dataclass
 class RouterConfig:
-    batch_size: int = 200
+    batch_size: int = 500
     lease_seconds: float = 30.0
     max_attempts: int = 5
     backoff_base_seconds: float = 2.0
