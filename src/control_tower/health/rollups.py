@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, delete
+from sqlalchemy import Connection, case, delete, text
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.model import System
 from control_tower.db import conflict_insert
 from control_tower.kit.errors import Unprocessable
+from control_tower.kit.json_text import dumps_text
 from control_tower.models import health_evidence, system_rollups, system_state
+from control_tower.models.base import to_naive_utc
 from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
 
 HIGH_SEVERITIES = {"high", "critical"}
@@ -116,9 +118,30 @@ def apply_events(conn: Connection, catalog: Catalog, rows: Iterable[Mapping[Any,
     _upsert_rollups(conn, deltas)
     _upsert_states(conn, states)
     if evidence:
-        stmt = conflict_insert(conn, health_evidence).on_conflict_do_nothing()
-        conn.execute(stmt, evidence)
+        _insert_evidence(conn, evidence)
     return set(states)
+
+
+# PostgreSQL: the rows as one JSON document in one statement. psycopg's executemany sends a
+# row at a time through its pipeline, with the parameters dumped in Python: ≈ 80 µs per row,
+# most of the router's cost per error event. SQLite's executemany loops in C.
+_PG_INSERT_EVIDENCE = text(
+    """
+    INSERT INTO health_evidence (system_id, kind, event_id, occurred_at)
+    SELECT r.system_id, r.kind, r.event_id, r.occurred_at
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+           AS r(system_id varchar, kind varchar, event_id varchar, occurred_at timestamp)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+def _insert_evidence(conn: Connection, evidence: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        rows = [dict(e, occurred_at=to_naive_utc(e["occurred_at"]).isoformat()) for e in evidence]
+        conn.execute(_PG_INSERT_EVIDENCE, {"rows": dumps_text(rows)})
+        return
+    conn.execute(conflict_insert(conn, health_evidence).on_conflict_do_nothing(), evidence)
 
 
 def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> dict[str, Any]:
