@@ -31,6 +31,10 @@ def every_pattern_in_turn(text: str) -> str:
         "2026-11-26T09:59:00Z",
         "INV-2026-0042",
         "run 12345678901",
+        "plain words only",
+        "a@b",
+        "٠٧٧٠٠ ٩٠٠١٢٣",  # Arabic-Indic digits: \d matches them in the patterns and the pre-check
+        "０７７００ ９００１２３",  # fullwidth digits
     ],
 )
 def test_pre_check_changes_nothing(text: str) -> None:
