@@ -5,18 +5,18 @@ layers between the middleware and the endpoint — route matching over every rou
 request handler, its exception and exit-stack middleware — do nothing but cost time: measured
 under load, more than the endpoint's own work (docs/benchmarks.md). This middleware sits inside
 `RequestContextMiddleware` (request id, access line, HTTP metrics stay as for every route) and
-answers a domain error with the same JSON body as the app's error handler. The route stays an
+answers a domain error as the app's error handler does (`ct_error_response`). The route stays an
 ordinary FastAPI route for OpenAPI, the role walk and every other method or path.
 """
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_tower.kit.errors import CTError
+from control_tower.kit.http_errors import ct_error_response
 
 
 class DirectRoutes:
@@ -38,5 +38,5 @@ class DirectRoutes:
         try:
             response = await route.endpoint(Request(scope, receive, send))
         except CTError as exc:
-            response = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+            response = ct_error_response(exc)
         await response(scope, receive, send)

@@ -34,10 +34,14 @@ def _problems(exc: RequestValidationError) -> list[dict[str, Any]]:
     return problems
 
 
+def ct_error_response(exc: CTError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CTError)
     async def _ct_error(_request: Request, exc: CTError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+        return ct_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
