@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import orjson
@@ -23,8 +22,10 @@ _OPTIONS = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 # A digit followed by a point or an exponent: maybe a float (or such text inside a string,
-# which only costs the slower path).
-_MAYBE_FLOAT = re.compile(rb"[0-9][.eE]")
+# which only costs the slower path). Found by mapping every ASCII digit to "0" (bytes.translate)
+# and searching for "0." "0e" "0E": a regex search cost more than orjson's whole dump.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_FLOAT_MARKS = (b"0.", b"0e", b"0E")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -33,7 +34,8 @@ def canonical_json(value: Any) -> bytes:
     except TypeError:  # also orjson.JSONEncodeError: integers past 64 bits, lone surrogates
         pass
     else:
-        if _MAYBE_FLOAT.search(fast) is None:
+        zeroed = fast.translate(_DIGITS_AS_ZERO)
+        if not any(mark in zeroed for mark in _FLOAT_MARKS):
             return fast
     return stdlib_canonical_json(value)
 
