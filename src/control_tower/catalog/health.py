@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from control_tower.catalog.types import ZoneName
+from control_tower.catalog.types import Strict, ZoneName
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BusinessHoursSpec(_Strict):
+class BusinessHoursSpec(Strict):
     """When a silent system matters.
 
     Default: Mon–Fri 08:00–18:00 Europe/London, England and Wales bank holidays off.
@@ -39,7 +35,7 @@ class BusinessHoursSpec(_Strict):
         return self
 
 
-class HeartbeatSpec(_Strict):
+class HeartbeatSpec(Strict):
     expected_every_minutes: int = Field(default=5, ge=1, description="Normal cadence.")
     amber_after_minutes: int = Field(
         default=15, ge=1, description="Business-hours gap that turns the system amber."
@@ -49,24 +45,24 @@ class HeartbeatSpec(_Strict):
     )
 
 
-class ErrorsSpec(_Strict):
+class ErrorsSpec(Strict):
     amber_at: int = Field(default=3, ge=1, description="Errors in 24 h that turn it amber.")
     red_at: int = Field(default=10, ge=1, description="Errors in 24 h that turn it red.")
 
 
-class IntakeLatencySpec(_Strict):
+class IntakeLatencySpec(Strict):
     amber_p95_seconds: int = Field(default=300, ge=1, description="p95 of received − occurred.")
     red_p95_seconds: int = Field(default=900, ge=1)
     window_hours: int = Field(default=24, ge=1, le=24 * 7)
 
 
-class RunSuccessSpec(_Strict):
+class RunSuccessSpec(Strict):
     amber_below: float = Field(default=0.99, gt=0, le=1, description="Success rate over 7 days.")
     red_below: float = Field(default=0.95, gt=0, le=1)
     window_days: int = Field(default=7, ge=1, le=31)
 
 
-class SloSpec(_Strict):
+class SloSpec(Strict):
     errors: ErrorsSpec = Field(default_factory=ErrorsSpec)
     intake_latency: IntakeLatencySpec = Field(default_factory=IntakeLatencySpec)
     run_success: RunSuccessSpec = Field(default_factory=RunSuccessSpec)

@@ -8,19 +8,15 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.pollers import Poller
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
-from control_tower.catalog.types import ObjectSchema
+from control_tower.catalog.types import ObjectSchema, Strict
 
 SLUG = r"^[a-z][a-z0-9_-]{0,31}$"
 EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Source(Strict):

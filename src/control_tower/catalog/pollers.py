@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from control_tower.catalog.types import Strict
 
 POLLER_NAME = r"^[a-z][a-z0-9_-]{0,63}$"
 REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
@@ -23,9 +25,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-class _PollerBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _PollerBase(Strict):
     name: str = Field(pattern=POLLER_NAME, description="Unique poller name.")
     system: str = Field(description="The system whose health this poller reports.")
     description: str = ""

@@ -10,20 +10,16 @@ import re
 from datetime import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from control_tower.auth.roles import Role
-from control_tower.catalog.types import ObjectSchema, ZoneName
+from control_tower.catalog.types import ObjectSchema, Strict, ZoneName
 
 TRIGGER_NAME = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Target(_Strict):
+class Target(Strict):
     system: str = Field(description="The catalogue system that does the work.")
     action: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Action name it runs.")
     url: str = Field(
@@ -57,7 +53,7 @@ def _parse_days(value: Any) -> list[str]:
     return sorted(set(days), key=WEEKDAYS.index)
 
 
-class FinanceWindow(_Strict):
+class FinanceWindow(Strict):
     """Local business hours in which the trigger may run (start inclusive, end exclusive)."""
 
     days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
@@ -77,16 +73,16 @@ class FinanceWindow(_Strict):
         return self
 
 
-class RateLimit(_Strict):
+class RateLimit(Strict):
     per_hour: int = Field(ge=1, description="Most runs created in any rolling hour.")
 
 
-class Guards(_Strict):
+class Guards(Strict):
     finance_window: FinanceWindow | None = None
     rate_limit: RateLimit | None = None
 
 
-class Retry(_Strict):
+class Retry(Strict):
     """Exponential backoff with jitter: attempt n waits up to min(max, base * 2**(n-1))."""
 
     max_attempts: int = Field(default=5, ge=1, le=50)
@@ -94,7 +90,7 @@ class Retry(_Strict):
     max_seconds: float = Field(default=300.0, gt=0)
 
 
-class Trigger(_Strict):
+class Trigger(Strict):
     name: str = Field(pattern=TRIGGER_NAME)
     description: str = ""
     input_schema: ObjectSchema = Field(

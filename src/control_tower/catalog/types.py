@@ -1,4 +1,4 @@
-"""Field types the catalogue's sections share: object JSON Schemas and time-zone names."""
+"""What the catalogue's sections share: a strict model base, object JSON Schemas, time zones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+class Strict(BaseModel):
+    """A catalogue section: an unknown key is an error, reported with its path."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _object_schema(value: dict[str, Any]) -> dict[str, Any]:
