@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from control_tower.audit import chain
 from control_tower.kit.common import UtcDatetime
 from control_tower.kit.errors import Conflict, NotFound
-from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
+from control_tower.kit.pagination import seq_page
 from control_tower.models import event_routes, events
 
 
@@ -71,11 +72,12 @@ def list_dead(
     )  # fmt: skip
     if since is not None:
         query = query.where(event_routes.c.updated_at >= since)
-    before = decode_seq_cursor(cursor)
-    if before is not None:
-        query = query.where(event_routes.c.seq < before)
-    rows = list(conn.execute(query.order_by(event_routes.c.seq.desc()).limit(limit + 1)))
-    page = rows[:limit]
+
+    def fetch(n: int, before: int | None) -> list[Row[Any]]:
+        older = query if before is None else query.where(event_routes.c.seq < before)
+        return list(conn.execute(older.order_by(event_routes.c.seq.desc()).limit(n)))
+
+    page, next_cursor = seq_page(fetch, limit, cursor)
     return DlqPage(
         items=[
             DeadEvent(
@@ -84,7 +86,7 @@ def list_dead(
             )
             for r in page
         ],
-        next_cursor=encode_cursor([page[-1].seq]) if len(rows) > limit else None,
+        next_cursor=next_cursor,
         depth=depth(conn),
     )  # fmt: skip
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row
 from control_tower.events import repository
 from control_tower.events.schemas import Event, EventPage, IngestInfo, IngestStatus
 from control_tower.kit.errors import NotFound
-from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
+from control_tower.kit.pagination import seq_page
 
 
 def event_from_row(row: Row[Any]) -> Event:
@@ -34,9 +34,9 @@ def event_from_row(row: Row[Any]) -> Event:
 def list_events(
     conn: Connection, flt: repository.EventFilter, limit: int, cursor: str | None
 ) -> EventPage:
-    rows = repository.list_events(conn, flt, limit + 1, decode_seq_cursor(cursor))
-    page = rows[:limit]
-    next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
+    page, next_cursor = seq_page(
+        lambda n, before: repository.list_events(conn, flt, n, before), limit, cursor
+    )
     return EventPage(items=[event_from_row(r) for r in page], next_cursor=next_cursor)
 
 

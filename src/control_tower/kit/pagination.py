@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from control_tower.kit.errors import BadRequest
 
@@ -45,3 +46,24 @@ def decode_seq_cursor(cursor: str | None) -> int | None:
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < MAX_SEQ:
         raise BadRequest("cursor is not one this server issued", code="bad_cursor")
     return seq
+
+
+class _HasSeq(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_HasSeq)
+
+
+def seq_page(
+    fetch: Callable[[int, int | None], Sequence[Row]], limit: int, cursor: str | None
+) -> tuple[Sequence[Row], str | None]:
+    """One keyset page, newest first by a sequence column, and the next page's cursor.
+
+    `fetch(n, before)` returns up to n rows with seq < before (all when before is None); one
+    row past the page says whether another page follows.
+    """
+    rows = fetch(limit + 1, decode_seq_cursor(cursor))
+    page = rows[:limit]
+    return page, encode_cursor([page[-1].seq]) if len(rows) > limit else None

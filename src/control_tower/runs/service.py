@@ -20,7 +20,7 @@ from control_tower.events.redaction import redact
 from control_tower.events.service import event_from_row
 from control_tower.kit.canonical import content_hash
 from control_tower.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
-from control_tower.kit.pagination import decode_seq_cursor, encode_cursor
+from control_tower.kit.pagination import seq_page
 from control_tower.runs import repository
 from control_tower.runs.guards import check_guards
 from control_tower.runs.lifecycle import record_transition
@@ -299,9 +299,9 @@ def summary_from_row(row: Row[Any]) -> RunSummary:
 def list_runs(
     conn: Connection, flt: repository.RunFilter, limit: int, cursor: str | None
 ) -> RunPage:
-    rows = repository.list_runs(conn, flt, limit + 1, decode_seq_cursor(cursor))
-    page = rows[:limit]
-    next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
+    page, next_cursor = seq_page(
+        lambda n, before: repository.list_runs(conn, flt, n, before), limit, cursor
+    )
     return RunPage(items=[summary_from_row(r) for r in page], next_cursor=next_cursor)
 
 
