@@ -199,12 +199,13 @@ class PreparedEvent:
     redactions: list[str]
 
 
-def normalised(event: EventIn, occurred_utc: datetime | None = None) -> dict[str, Any]:
-    """The event with aliases resolved and time in UTC: what 'same content' compares."""
+def normalised(event: EventIn, occurred_utc: datetime) -> dict[str, Any]:
+    """The event with aliases resolved and time in UTC (`occurred_utc`, its occurred_at in
+    UTC): what 'same content' compares."""
     return {
         "event_id": event.event_id,
         "type": event.type,
-        "occurred_at": (occurred_utc or event.occurred_at.astimezone(UTC)).isoformat(),
+        "occurred_at": occurred_utc.isoformat(),
         "source": event.source,
         "correlation_id": event.correlation_id,
         "payload": event.payload,
