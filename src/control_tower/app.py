@@ -51,7 +51,7 @@ def create_app(
     migrate: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = Metrics(router_child=settings.router_metrics_url is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

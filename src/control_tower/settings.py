@@ -62,7 +62,17 @@ class Settings(BaseSettings):
         description="Ingest transactions in flight at once on PostgreSQL (SQLite: always one).",
     )
     router_enabled: bool = Field(
-        default=True, description="Run the event router inside this process (ct serve)."
+        default=True, description="Run the event router with `ct serve` (`ct worker` runs one too)."
+    )
+    router_process: bool = Field(
+        default=True,
+        description="`ct serve` routes (and runs the run worker) in a child `ct worker` process "
+        "it restarts if it dies, so routing never takes the API's core; false: in the API process.",
+    )
+    router_metrics_url: str | None = Field(
+        default=None,
+        description="Set by `ct serve` for its API processes: where the router child serves its "
+        "counters, which /metrics appends to its own.",
     )
     router_batch_size: int = Field(default=500, description="Events the router claims at once.")
     router_lease_seconds: float = Field(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
+import threading
 from typing import Annotated
 
 import typer
+from prometheus_client import CollectorRegistry, start_http_server
 
 from control_tower.app import load_configured_catalog
 from control_tower.background import background_loops
@@ -18,32 +21,69 @@ from control_tower.health.service import rebuild, record_status_changes
 from control_tower.kit.clock import SystemClock
 from control_tower.kit.loops import BackgroundLoops, Loop
 from control_tower.observability.logging import configure_logging
+from control_tower.observability.metrics import Metrics
 
 
 def worker(
     name: Annotated[str | None, typer.Option("--name", help="Router name in leases.")] = None,
+    run_worker: Annotated[
+        bool, typer.Option("--run-worker/--no-run-worker", help="Also run the run worker.")
+    ] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve the router's metrics on 127.0.0.1:PORT."),
+    ] = None,
+    supervised: Annotated[
+        bool,
+        typer.Option(
+            "--supervised",
+            hidden=True,
+            help="Started by `ct serve`: stop when stdin closes; ignore SIGINT and SIGTERM.",
+        ),
+    ] = False,
 ) -> None:
     """Run the event router and the run worker until SIGTERM/SIGINT."""
     s = settings()
     configure_logging(s.log_level, s.log_json)
     with engine() as eng:
         ctx = AppContext.build(s, eng, load_configured_catalog(s), SystemClock())
-        # CT_WORKER_ENABLED only keeps the run worker out of `ct serve`; here it always runs.
-        background = background_loops(
-            s.model_copy(update={"worker_enabled": True}),
-            eng,
-            ctx.catalog,
-            ctx.clock,
-            ctx.master_key,
+        # CT_WORKER_ENABLED only keeps the run worker out of `ct serve`; here the flag decides.
+        background = (
+            background_loops(
+                s.model_copy(update={"worker_enabled": True}),
+                eng,
+                ctx.catalog,
+                ctx.clock,
+                ctx.master_key,
+            )
+            if run_worker
+            else []
         )
-        asyncio.run(_run_loops([RouterLoop(ctx.new_router(name), ctx.metrics)], background))
+        if metrics_port is not None:
+            serve_router_metrics(ctx.metrics, metrics_port)
+        router = RouterLoop(ctx.new_router(name), ctx.metrics)
+        asyncio.run(_run_loops([router], background, supervised))
 
 
-async def _run_loops(loops: list[RouterLoop], background: list[Loop]) -> None:
+def serve_router_metrics(metrics: Metrics, port: int) -> None:
+    """The router's counters on http://127.0.0.1:PORT/ (a thread), for `ct serve` to merge."""
+    registry = CollectorRegistry()
+    registry.register(metrics.routed)
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+
+
+async def _run_loops(loops: list[RouterLoop], background: list[Loop], supervised: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if supervised:
+        # The parent stops us by closing our stdin (or by dying); the signals a terminal or a
+        # service manager sends the whole group go to the parent, which then stops us in turn.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        threading.Thread(target=_stop_at_eof, args=(loop, stop), daemon=True).start()
+    else:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     for item in loops:
         await item.start()
     others = BackgroundLoops(background)
@@ -53,6 +93,12 @@ async def _run_loops(loops: list[RouterLoop], background: list[Loop]) -> None:
     await others.stop()
     for item in loops:
         await item.stop()
+
+
+def _stop_at_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    loop.call_soon_threadsafe(stop.set)
 
 
 def rebuild_cmd() -> None:

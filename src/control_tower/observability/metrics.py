@@ -13,7 +13,10 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, router_child: bool = False) -> None:
+        """`router_child`: the router runs in `ct serve`'s child process, which counts
+        `ct_router_events` itself (/metrics appends them); this process reports whether that
+        child answered instead."""
         self.registry = CollectorRegistry()
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self.events_ingested = Counter(
@@ -76,6 +79,15 @@ class Metrics:
             "ct_events_pending", "Acknowledged events not yet routed (the routing backlog).",
             registry=self.registry,
         )  # fmt: skip
+
+        self.router_up: Gauge | None = None
+        if router_child:
+            self.registry.unregister(self.routed)
+            self.router_up = Gauge(
+                "ct_router_process_up",
+                "1 if the router process of ct serve answered this scrape, else 0.",
+                registry=self.registry,
+            )
 
     def child(self, metric: M, *values: str) -> M:
         """`metric.labels(*values)`, kept: labels() takes a lock and builds a key each call,

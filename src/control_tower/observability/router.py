@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import anyio.to_thread
+import httpx
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +16,7 @@ from control_tower.db import ping, unit_of_work
 from control_tower.events import dlq
 from control_tower.kit.errors import Forbidden
 
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -53,7 +56,26 @@ async def metrics(request: Request) -> Response:
         if not has_role(principal.role, Role.viewer):
             raise Forbidden("metrics need the viewer role", code="insufficient_role")
     await anyio.to_thread.run_sync(_refresh_store_gauges, ctx)
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    router_text = await _router_child_metrics(ctx)
+    body = generate_latest(ctx.metrics.registry) + router_text
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _router_child_metrics(ctx: AppContext) -> bytes:
+    """The router child's counters (`ct serve` runs the router apart), or nothing."""
+    url, up = ctx.settings.router_metrics_url, ctx.metrics.router_up
+    if url is None or up is None:
+        return b""
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            answer = await client.get(url)
+            answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("router_metrics_unavailable", error=type(exc).__name__)
+        up.set(0)
+        return b""
+    up.set(1)
+    return answer.content
 
 
 def _refresh_store_gauges(ctx: AppContext) -> None:
