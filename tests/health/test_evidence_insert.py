@@ -7,20 +7,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import Engine, select
 
 from control_tower.db import unit_of_work
-from control_tower.health.rollups import _insert_evidence
+from control_tower.health.rollups import _evidence, _insert_evidence
 from control_tower.models import health_evidence
 
 
 def test_repeats_are_ignored_and_times_round_trip(engine: Engine) -> None:
     at = datetime(2026, 11, 26, 9, 59, 1, 123456, tzinfo=timezone(timedelta(hours=1)))
-    rows = [
-        {"system_id": "backend", "kind": "error", "event_id": f"ev-{i}", "occurred_at": at}
-        for i in range(3)
-    ]
+    rows = [_evidence("backend", "error", {"event_id": f"ev-{i}"}, at) for i in range(3)]
     with unit_of_work(engine) as conn:
         _insert_evidence(conn, [*rows, rows[0]])  # a repeat inside one call
+    slow = _evidence("backend", "slow", {"event_id": "ev-1"}, at)
     with unit_of_work(engine) as conn:
-        _insert_evidence(conn, [rows[1], {**rows[1], "kind": "slow"}])  # and across calls
+        _insert_evidence(conn, [rows[1], slow])  # and across calls
     with engine.connect() as conn:
         stored = sorted(
             (r.kind, r.event_id, r.occurred_at) for r in conn.execute(select(health_evidence))

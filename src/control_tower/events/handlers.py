@@ -1,10 +1,12 @@
 """What the router does with each event: the handlers, applied in one transaction per batch.
 
 The default handlers are system health (rollups), run correlation, and a hook list for the alert
-rules of a later issue. A handler must be idempotent only with respect to the router: the router
-commits a handler's effects in the same transaction that marks the event routed, so each event
-is applied exactly once. A handler returns the systems whose health the batch touched (or None),
-which tells the router whose status to re-evaluate.
+rules of a later issue. A handler looks at a batch of events and returns its effect: a function
+that writes it on a connection. The router computes every effect before it opens the write
+transaction (on SQLite the write lock is what ingest and routing share, so it is held only for
+the writes) and commits the effects in the transaction that marks the events routed, so each
+event is applied exactly once. An effect returns the systems whose health the batch touched (or
+None), which tells the router whose status to re-evaluate.
 """
 
 from __future__ import annotations
@@ -20,15 +22,20 @@ from control_tower.health import rollups
 from control_tower.models import correlations
 
 EventRows = Sequence[Mapping[Any, Any]]
-Handler = Callable[[Connection, Catalog, EventRows], set[str] | None]
+Effect = Callable[[Connection], set[str] | None]
+Handler = Callable[[Catalog, EventRows], Effect]
 
 
-def health_handler(conn: Connection, catalog: Catalog, rows: EventRows) -> set[str]:
-    return rollups.apply_events(conn, catalog, rows)
+def health_handler(catalog: Catalog, rows: EventRows) -> Effect:
+    return rollups.plan_events(catalog, rows).apply
 
 
 def apply_correlations(conn: Connection, rows: EventRows) -> None:
-    """One upsert per correlation id in the batch, however many events carry it."""
+    _write_correlations(conn, _fold_correlations(rows))
+
+
+def _fold_correlations(rows: EventRows) -> dict[str, dict[str, Any]]:
+    """One entry per correlation id in the batch, however many events carry it."""
     folded: dict[str, dict[str, Any]] = {}
     for row in rows:
         correlation_id = row["correlation_id"]
@@ -51,6 +58,10 @@ def apply_correlations(conn: Connection, rows: EventRows) -> None:
             entry.update(
                 last_at=row["occurred_at"], last_event_id=row["event_id"], last_type=row["type"]
             )
+    return folded
+
+
+def _write_correlations(conn: Connection, folded: dict[str, dict[str, Any]]) -> None:
     if not folded:
         return
     stmt = conflict_insert(conn, correlations)
@@ -70,8 +81,13 @@ def apply_correlations(conn: Connection, rows: EventRows) -> None:
     conn.execute(stmt, list(folded.values()))
 
 
-def correlation_handler(conn: Connection, _catalog: Catalog, rows: EventRows) -> None:
-    apply_correlations(conn, rows)
+def correlation_handler(_catalog: Catalog, rows: EventRows) -> Effect:
+    folded = _fold_correlations(rows)
+
+    def write(conn: Connection) -> None:
+        _write_correlations(conn, folded)
+
+    return write
 
 
 def default_handlers() -> list[Handler]:

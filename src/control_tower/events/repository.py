@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, Select, select, text
 
 from control_tower.kit.json_text import dumps_text
 from control_tower.models import events
-from control_tower.models.base import to_naive_utc
+from control_tower.models.base import naive_utc_text, to_naive_utc
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ _PG_BULK_INSERT = text(
 
 # SQLite: a multi-row VALUES statement with plain `?` parameters, executed through the driver,
 # so no per-row bind processing runs in Python (SQLAlchemy's added ≈ 7-10 µs per row). Values
-# are written as SQLAlchemy's types read them back (JSON text, DATETIME in _sqlite_datetime's
+# are written as SQLAlchemy's types read them back (JSON text, DATETIME in naive_utc_text's
 # format). Rows go in chunks of a few fixed sizes so that sqlite3's
 # prepared-statement cache holds every statement text.
 _SQLITE_COLUMNS = (
@@ -85,11 +85,6 @@ _SQLITE_ENQUEUE = (
 )
 
 
-def _sqlite_datetime(moment: datetime) -> str:
-    """UTCDateTime on SQLite: naive UTC in SQLAlchemy's DATETIME storage format."""
-    return to_naive_utc(moment).isoformat(" ", "microseconds")
-
-
 def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
     new = 0
     start = 0
@@ -102,12 +97,12 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
                 received_at = r["received_at"]
                 stamp = received.get(id(received_at))
                 if stamp is None:
-                    stamp = received[id(received_at)] = _sqlite_datetime(received_at)
+                    stamp = received[id(received_at)] = naive_utc_text(received_at)
                 params += (
                     r["event_id"],
                     r["type"],
                     r["source"],
-                    _sqlite_datetime(r["occurred_at"]),
+                    naive_utc_text(r["occurred_at"]),
                     stamp,
                     r.get("correlation_id"),
                     dumps_text(r["payload"]),
@@ -123,7 +118,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
         return set()
     last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
     first = last - new + 1
-    stamp = _sqlite_datetime(now)
+    stamp = naive_utc_text(now)
     queued = conn.exec_driver_sql(_SQLITE_ENQUEUE, (stamp, stamp, first, last)).rowcount
     if queued != new:
         raise RuntimeError(f"queued {queued} routing jobs for {new} new events")

@@ -163,13 +163,18 @@ class Router:
 
     def _apply_batch(self, ids: Sequence[str], now: datetime, report: RouteReport) -> None:
         leased = self._leased(ids)
-        with unit_of_work(self.engine, write=True) as conn:
+        # Read and compute before the write transaction: on SQLite its lock is the one ingest
+        # waits for, and reading and folding a batch took two thirds of the time it was held.
+        # The events cannot change meanwhile; the lease is checked again by the marking below.
+        with unit_of_work(self.engine, write=False) as conn:
             rows = list(conn.execute(self.leased_events(ids)).mappings())
-            if len(rows) != len(ids):
-                raise _LeaseLost()
+        if len(rows) != len(ids):
+            raise _LeaseLost()
+        effects = [handler(self.catalog, rows) for handler in self.handlers]
+        with unit_of_work(self.engine, write=True) as conn:
             touched: set[str] = set()
-            for handler in self.handlers:
-                touched |= handler(conn, self.catalog, rows) or set()
+            for effect in effects:
+                touched |= effect(conn) or set()
             conn.execute(
                 update(events)
                 .where(events.c.event_id.in_(select(event_routes.c.event_id).where(leased)))

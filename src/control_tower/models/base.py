@@ -31,6 +31,12 @@ def to_naive_utc(value: datetime) -> datetime:
     return (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
 
 
+def naive_utc_text(value: datetime) -> str:
+    """A moment as UTCDateTime stores it on SQLite (SQLAlchemy's DATETIME text), which
+    PostgreSQL also reads as a timestamp: for statements that bypass the column type."""
+    return to_naive_utc(value).isoformat(" ", "microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC on every backend, always returned timezone-aware."""
 
