@@ -112,3 +112,14 @@ def test_a_routers_batch_is_found_by_its_lease_not_by_scanning_the_outbox(loaded
         conn.exec_driver_sql("ANALYZE")
     observed = explain(loaded, router.leased_events(ids))
     assert "ix_event_routes_lease_owner" in observed, observed
+
+
+def test_a_claim_reads_due_rows_in_ingest_order_from_the_index_without_sorting(
+    loaded: Engine,
+) -> None:
+    """A claim stops after one batch: no scan and sort of the whole backlog (5,000 pending)."""
+    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
+    observed = explain(loaded, router.due("pending", datetime.now(UTC), 50))
+    assert "ix_event_routes_status_seq" in observed, observed
+    assert "Sort" not in observed, observed
+    assert "TEMP B-TREE" not in observed, observed

@@ -18,7 +18,8 @@ event_routes = Table(
     Column("lease_expires_at", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Index("ix_event_routes_status_available_at", "status", "available_at"),
+    # Due rows in ingest order: a router's claim walks it and stops after one batch.
+    Index("ix_event_routes_status_seq", "status", "seq"),
     # A router's current batch, by its lease token (only leased rows have one).
     Index(
         "ix_event_routes_lease_owner",
