@@ -11,9 +11,10 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
-from control_tower.kit.canonical import canonical_json, stdlib_canonical_json
+from control_tower.kit.canonical import canonical_json, may_hold_float, stdlib_canonical_json
 
 
 class Colour(enum.StrEnum):
@@ -39,6 +40,12 @@ def corpus() -> list[Any]:
     values += [0.5, -0.0, 1e-05, 2.5e-05, 1e16, 1e15, 123.456, 1.5e300, 5e-324]
     values += [{"amount_minor": 1999, "currency": "GBP", "ratio": 0.00001, "v": "1.2.3"}]
     values += [[1, [2, [3, {"z": 1, "a": 2}]]], (1, "tuple"), {"e": "1e5 and 2.5"}]
+    # Floats beside strings that look like them, with and without escapes in the strings.
+    values += [
+        {"id": "3e9a1c2e-7d4f", "at": "2026-11-26T09:59:00.123Z", "x": x, "q": q}
+        for x in (1, 1.5, 2e-07, -3.25e300, [0.1], {"k1e": 7})
+        for q in ("plain", 'say "1.5"', "back\\slash 2e5", "tab\t9.9", "\u00e9 1e3")
+    ]
     return values
 
 
@@ -67,3 +74,19 @@ def test_what_the_stdlib_refuses_or_converts_is_left_to_it(value: Any) -> None:
     else:
         with pytest.raises(expected):
             canonical_json(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"event_id": "3e9a1c2e-7d4f", "at": "2026-11-26T09:59:00.123Z", "n": 12}, False),
+        ({"k1e5": "v2.0", "n": [1, 2, -3]}, False),
+        ({"n": 1.5}, True),
+        ({"s": "x", "n": [2e-07]}, True),
+        ({"s": 'a "quoted" 1.5', "n": 1}, True),  # an escape: the whole text is searched
+    ],
+)
+def test_only_numbers_outside_strings_send_a_document_to_the_stdlib(
+    value: Any, expected: bool
+) -> None:
+    assert may_hold_float(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)) is expected
