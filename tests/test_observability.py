@@ -149,3 +149,28 @@ def test_readyz_is_503_when_the_store_is_unreachable(backend: str, tmp_path: Pat
             ready = client.get("/readyz")
             assert ready.status_code == 503, url
             assert ready.json()["status"] == "unavailable"
+
+
+def test_the_fast_access_line_is_the_line_structlog_would_write(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from control_tower.observability.logging import access_line as write_access_line
+
+    configure_logging("INFO", json_logs=True)
+    capsys.readouterr()
+    structlog.contextvars.bind_contextvars(request_id="req-same", correlation_id="corr-same")
+    fields: dict[str, Any] = {
+        "method": "POST", "path": "/events", "route": "/events", "status": 202,
+        "duration_ms": 1.25, "principal": "demo-backend", "token": "never-shown",
+    }  # fmt: skip
+    try:
+        write_access_line(**fields)
+        structlog.get_logger("control_tower.access").info("request", **fields)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    fast, slow = json_lines(capsys.readouterr().out)
+    assert fast.pop("timestamp").endswith("Z")
+    assert slow.pop("timestamp").endswith("Z")
+    assert fast == slow
+    assert fast["token"] == "[omitted]"
+    assert fast["request_id"] == "req-same"

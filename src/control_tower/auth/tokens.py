@@ -26,8 +26,12 @@ def hash_token(token: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)  # derived on every signed request; never changes
+@functools.lru_cache(maxsize=4096)
 def signing_secret(master_key: bytes, token_id: str) -> str:
-    """A producer's HMAC key, derived from CT's master key so the store never holds it."""
+    """A producer's HMAC key, derived from CT's master key so the store never holds it.
+
+    Kept per token (one HMAC less per signed request); a revoked token is refused before its
+    secret is asked for, so a kept secret outliving its token matters to no one."""
     return "whsec_" + derive_secret(master_key, f"producer-signing:{token_id}")
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_tower.observability.logging import access_line
 from control_tower.observability.metrics import Metrics
 
-log = structlog.get_logger("control_tower.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -56,8 +56,7 @@ class RequestContextMiddleware:
             metrics = self.metrics
             metrics.child(metrics.http_requests, template, method, str(status)).inc()
             metrics.child(metrics.http_latency, template, method).observe(elapsed)
-            log.info(
-                "request",
+            access_line(
                 method=method,
                 path=scope["path"],
                 route=template,
