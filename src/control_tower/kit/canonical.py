@@ -47,8 +47,10 @@ def may_hold_float(document: bytes) -> bool:
     a quote (orjson writes it as \\"), so every other piece between quotes is outside one;
     with one, the whole document is searched.
     """
+    if _MAYBE_FLOAT.search(document) is None:
+        return False
     if b"\\" in document:
-        return _MAYBE_FLOAT.search(document) is not None
+        return True
     return _MAYBE_FLOAT.search(b"".join(document.split(b'"')[::2])) is not None
 
 
