@@ -6,6 +6,7 @@ health reads a bounded number of rows whatever the size of the event history.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
 HIGH_SEVERITIES = {"high", "critical"}
 FAILED_RUN_STATUSES = {"failed"}
 EVIDENCE_KEEP = timedelta(days=8)
+# Health reasons show the newest EVIDENCE_LIMIT evidence ids per system and kind; a pass keeps
+# that many of its own (the newest), as an older one could never be shown.
+EVIDENCE_LIMIT = 5
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -105,7 +109,7 @@ def apply_events(conn: Connection, catalog: Catalog, rows: Iterable[Mapping[Any,
 def plan_events(catalog: Catalog, rows: Iterable[Mapping[Any, Any]]) -> HealthPlan:
     deltas: dict[tuple[str, datetime], _Delta] = defaultdict(_Delta)
     states: dict[str, _State] = defaultdict(_State)
-    evidence: list[Evidence] = []
+    evidence: list[_Candidate] = []
     for row in rows:
         etype = catalog.event_type(row["type"])
         signal = etype.health_signal if etype else None
@@ -138,7 +142,7 @@ def plan_events(catalog: Catalog, rows: Iterable[Mapping[Any, Any]]) -> HealthPl
             if alive and (state.last_heartbeat_at is None or at >= state.last_heartbeat_at):
                 state.last_heartbeat_at = at
                 state.last_heartbeat_event_id = row["event_id"]
-    return HealthPlan(deltas, states, evidence)
+    return HealthPlan(deltas, states, _newest_evidence(evidence))
 
 
 # The evidence rows arrive as (system_id, kind, event_id, occurred_at text), rendered when the
@@ -160,6 +164,7 @@ _SQLITE_INSERT_EVIDENCE = (
     "ON CONFLICT DO NOTHING"
 )
 Evidence = tuple[str, str, str, str]
+_Candidate = tuple[str, str, str, datetime]  # evidence before its time is rendered
 
 
 def _insert_evidence(conn: Connection, evidence: list[Evidence]) -> None:
@@ -171,8 +176,21 @@ def _insert_evidence(conn: Connection, evidence: list[Evidence]) -> None:
     conn.exec_driver_sql(_SQLITE_INSERT_EVIDENCE, evidence)
 
 
-def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> Evidence:
-    return (system_id, kind, row["event_id"], naive_utc_text(at))
+def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> _Candidate:
+    return (system_id, kind, row["event_id"], at)
+
+
+def _newest_evidence(candidates: list[_Candidate]) -> list[Evidence]:
+    """The newest EVIDENCE_LIMIT candidates of each system and kind, times rendered."""
+    by_key: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        by_key[candidate[:2]].append(candidate)
+    kept: list[Evidence] = []
+    for group in by_key.values():
+        if len(group) > EVIDENCE_LIMIT:
+            group = heapq.nlargest(EVIDENCE_LIMIT, group, key=lambda c: c[3])
+        kept += [(s, k, e, naive_utc_text(at)) for s, k, e, at in group]
+    return kept
 
 
 _ROLLUP_COLUMNS = ("events", "errors", "high_errors", "heartbeats", "runs_ok", "runs_failed",

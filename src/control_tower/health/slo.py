@@ -10,13 +10,12 @@ from sqlalchemy import Connection, func, select
 
 from control_tower.catalog.model import System
 from control_tower.health.business_hours import business_seconds_between
-from control_tower.health.rollups import hour_floor
+from control_tower.health.rollups import EVIDENCE_LIMIT, hour_floor
 from control_tower.health.schemas import HealthStatus, Reason
 from control_tower.models import health_evidence, system_rollups, system_state
 from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
 
 _RANK = {HealthStatus.green: 0, HealthStatus.amber: 1, HealthStatus.red: 2}
-EVIDENCE_LIMIT = 5
 
 
 def worst(statuses: list[HealthStatus]) -> HealthStatus:
