@@ -1,7 +1,7 @@
 """Ingest benchmark: CT against a bare endpoint on the same stack, in the same run.
 
     python bench/ingest.py [--seconds 10] [--concurrency 64] [--stores sqlite,postgresql]
-                           [--batch-size 100] [--workers 1] [--router serve|worker]
+                           [--batch-size 100] [--workers 1] [--router serve|inprocess|worker]
 
 For each store it starts CT as a real server (`ct serve`: SQLite in a temporary folder, or
 PostgreSQL in a database created for the run and dropped afterwards) and the bare endpoint
@@ -10,9 +10,10 @@ then drives both with the same signed load from a separate client process (`benc
 single-event posts, then batches. It prints events/s and p50/p95/p99 latencies per phase, the
 CPU used by the client and the server, and the CT/bare ratio for single events. After each CT
 phase it waits for the router to route every event it acknowledged and prints how long that
-took. `--router serve` (the default deployment) routes inside `ct serve`; `--router worker`
-runs `ct serve` with CT_ROUTER_ENABLED=false and the router in a `ct worker` process, whose
-CPU counts as the server's.
+took. `--router serve` (the default deployment) routes in `ct serve`'s own child process;
+`--router inprocess` routes inside the API process (CT_ROUTER_PROCESS=false); `--router worker`
+runs `ct serve` with CT_ROUTER_ENABLED=false and the router in a separate `ct worker` process.
+The CPU of every process of the server (API, router child, worker) counts as the server's.
 """
 
 from __future__ import annotations
@@ -216,6 +217,8 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         ct_env = dict(env)
         if args.router == "worker":
             ct_env["CT_ROUTER_ENABLED"] = "false"
+        if args.router == "inprocess":
+            ct_env["CT_ROUTER_PROCESS"] = "false"
         bare_cmd = [
             sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH_DIR),
             "bare_app:create_app", "--host", "127.0.0.1", "--port", str(bare_port),
@@ -277,9 +280,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn processes (CT and bare)")
     parser.add_argument(
         "--router",
-        choices=("serve", "worker"),
+        choices=("serve", "inprocess", "worker"),
         default="serve",
-        help="route events inside ct serve, or in a ct worker process of their own",
+        help="route in ct serve's router child (the default), inside its API process, "
+        "or in a separate ct worker",
     )
     args = parser.parse_args()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
