@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 
@@ -15,6 +16,8 @@ from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.kit.signing import sign
 from control_tower.models import audit_log, events
+
+T = TypeVar("T")
 
 # Stores one event as received now by the test clock; returns its id (see conftest `emit`).
 Emit = Callable[..., str]
@@ -120,3 +123,21 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 def error_fields(error: dict[str, Any]) -> list[str]:
     details = error["details"] or []
     return [d["field"] for d in details if isinstance(d, dict) and "field" in d]
+
+
+def process_running(pid: int) -> bool:
+    """Whether `pid` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_for(check: Callable[[], T], timeout: float = 20.0) -> T:
+    """Poll `check` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+    return value

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import Producer, make_event
+from tests.helpers import Producer, make_event, process_running, wait_for
 from tests.servers import CTServer, bearer, create_token, producer_from_cli, run_server
-
-
-def wait_for(check: Callable[[], object], timeout: float = 20.0) -> object:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return value
 
 
 def router_children(server: CTServer) -> list[int]:
@@ -74,7 +64,7 @@ def test_the_router_child_routes_reports_metrics_and_comes_back_after_a_kill(
 
         server.stop()
         assert server.process.returncode == -signal.SIGTERM
-        assert not _alive(again), "ct serve waits for its router child before it exits"
+        assert not process_running(again), "ct serve waits for its router child before it exits"
 
 
 def test_the_router_child_ends_when_ct_serve_is_killed(
@@ -84,12 +74,4 @@ def test_the_router_child_ends_when_ct_serve_is_killed(
         [child] = wait_for(lambda: router_children(server))  # type: ignore[misc]
         os.kill(server.process.pid, signal.SIGKILL)  # the parent only, not its group
         server.process.wait(timeout=10)
-        wait_for(lambda: not _alive(child))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+        wait_for(lambda: not process_running(child))

@@ -6,32 +6,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from control_tower.kit.supervised import SupervisedChild
+from tests.helpers import process_running, wait_for
 
 # Writes its pid to a file, then lives until its stdin reaches end-of-file.
 CHILD = "import os, sys; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n'); sys.stdin.read()"
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def pids(path: Path) -> list[int]:
     return [int(line) for line in path.read_text().split()] if path.exists() else []
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def test_a_killed_child_is_started_again_and_stop_ends_it(tmp_path: Path) -> None:
@@ -41,18 +26,18 @@ def test_a_killed_child_is_started_again_and_stop_ends_it(tmp_path: Path) -> Non
     )
     child.start()
     try:
-        wait_until(lambda: len(pids(record)) == 1)
+        wait_for(lambda: len(pids(record)) == 1)
         first = pids(record)[0]
         os.kill(first, signal.SIGKILL)
-        wait_until(lambda: len(pids(record)) == 2)
+        wait_for(lambda: len(pids(record)) == 2)
         second = pids(record)[1]
         assert second != first
         assert child.starts == 2
         assert child.pid == second
-        assert running(second)
+        assert process_running(second)
     finally:
         child.stop()
-    assert not running(second)
+    assert not process_running(second)
     time.sleep(0.2)
     assert child.starts == 2, "no start after stop"
 
@@ -67,7 +52,7 @@ def test_a_child_that_keeps_failing_is_restarted_with_growing_delays(tmp_path: P
     started = time.monotonic()
     child.start()
     try:
-        wait_until(lambda: len(pids(record)) >= 4)
+        wait_for(lambda: len(pids(record)) >= 4)
     finally:
         child.stop()
     # Delays of 0.2, 0.4, 0.4 s between the four starts (plus each child's own run time).
