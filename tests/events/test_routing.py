@@ -152,6 +152,19 @@ def test_failing_event_retries_with_backoff_then_dies_with_its_error(
     assert "no-such-system" in error
 
 
+def test_a_due_retry_is_claimed_before_a_backlog_of_new_events(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock
+) -> None:
+    small = Router(engine, catalog, clock, RouterConfig(batch_size=5, backoff_base_seconds=2))
+    bad = emit("system.heartbeat", "backend", {"system_id": "no-such-system"})
+    assert small.route_once().retrying == 1
+    backlog = [heartbeat(emit) for _ in range(12)]  # more new events than one batch
+    clock.advance(timedelta(seconds=5))  # the retry is due
+    claimed = small.claim(clock.now())
+    assert claimed[0] == bad  # the oldest due retry first, however many new events wait
+    assert claimed[1:] == backlog[:4]  # then the oldest new events, in ingest order
+
+
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     config = RouterConfig(backoff_base_seconds=2, backoff_max_seconds=60)
     rng = random.Random(7)

@@ -28,7 +28,8 @@ from control_tower.models import event_routes, events
 
 log = structlog.get_logger(__name__)
 
-CLAIMABLE = ("pending", "retrying")
+# Claim order: due retries first (few, and never starved by a backlog of new events).
+CLAIMABLE = ("retrying", "pending")
 
 
 @dataclass
@@ -94,8 +95,9 @@ class Router:
     def claim(self, now: datetime) -> list[str]:
         """Lease up to one batch of due rows; returns their event ids in ingest order.
 
-        New events first, then retries that are due: each status is read in ingest order from
-        its index, so a claim costs one batch however long the backlog is.
+        Retries that are due first (few, and never starved by a backlog of new events), then
+        new events: each status is read in ingest order from its index, so a claim costs one
+        batch however long the backlog is.
         """
         token = f"{self.name[:48]}#{uuid.uuid4().hex[:12]}"
         leased: list[Any] = []
