@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import httpx
 
+from control_tower.cli.worker import serve_router_metrics
+from control_tower.observability.metrics import Metrics
 from tests.helpers import Producer, make_event, process_running, wait_for
 from tests.servers import CTServer, bearer, create_token, producer_from_cli, run_server
 
@@ -75,3 +78,11 @@ def test_the_router_child_ends_when_ct_serve_is_killed(
         os.kill(server.process.pid, signal.SIGKILL)  # the parent only, not its group
         server.process.wait(timeout=10)
         wait_for(lambda: not process_running(child))
+
+
+def test_a_router_whose_metrics_port_is_taken_still_routes() -> None:
+    """The metrics endpoint is optional: a taken port is logged, nothing raised."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        serve_router_metrics(Metrics(), taken.getsockname()[1])

@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Annotated
 
+import structlog
 import typer
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -22,6 +23,8 @@ from control_tower.kit.clock import SystemClock
 from control_tower.kit.loops import BackgroundLoops, Loop
 from control_tower.observability.logging import configure_logging
 from control_tower.observability.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 
 def worker(
@@ -66,10 +69,16 @@ def worker(
 
 
 def serve_router_metrics(metrics: Metrics, port: int) -> None:
-    """The router's counters on http://127.0.0.1:PORT/ (a thread), for `ct serve` to merge."""
+    """The router's counters on http://127.0.0.1:PORT/ (a thread), for `ct serve` to merge.
+
+    A port taken meanwhile costs the metrics, not the routing: `ct serve` then reports
+    `ct_router_process_up 0`."""
     registry = CollectorRegistry()
     registry.register(metrics.routed)
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        log.warning("router_metrics_not_served", port=port, error=str(exc))
 
 
 async def _run_loops(loops: list[RouterLoop], background: list[Loop], supervised: bool) -> None:
