@@ -7,10 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from control_tower.catalog.types import Strict, ZoneName
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+from control_tower.catalog.types import WEEKDAYS, Strict, Weekday, ZoneName
 
 
 class BusinessHoursSpec(Strict):

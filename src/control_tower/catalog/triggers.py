@@ -13,10 +13,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from control_tower.auth.roles import Role
-from control_tower.catalog.types import ObjectSchema, Strict, ZoneName
+from control_tower.catalog.types import WEEKDAYS, ObjectSchema, Strict, ZoneName
 
 TRIGGER_NAME = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Target(Strict):
@@ -56,7 +55,7 @@ def _parse_days(value: Any) -> list[str]:
 class FinanceWindow(Strict):
     """Local business hours in which the trigger may run (start inclusive, end exclusive)."""
 
-    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    days: list[str] = Field(default_factory=lambda: list[str](WEEKDAYS[:5]))
     start: time = time(7, 0)
     end: time = time(19, 0)
     tz: ZoneName = "Europe/London"

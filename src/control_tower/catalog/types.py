@@ -1,13 +1,18 @@
-"""What the catalogue's sections share: a strict model base, object JSON Schemas, time zones."""
+"""What the catalogue's sections share: a strict model base, object JSON Schemas, time zones,
+weekdays."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import AfterValidator, BaseModel, ConfigDict
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# Indexed by `date.weekday()` (Monday is 0).
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Strict(BaseModel):

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from control_tower.catalog.health import WEEKDAYS, BusinessHoursSpec
+from control_tower.catalog.health import BusinessHoursSpec
+from control_tower.catalog.types import WEEKDAYS
 
 _SUBDIVISIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
 

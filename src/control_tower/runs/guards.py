@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from control_tower.catalog.triggers import WEEKDAYS, FinanceWindow, RateLimit, Trigger
+from control_tower.catalog.triggers import FinanceWindow, RateLimit, Trigger
+from control_tower.catalog.types import WEEKDAYS
 from control_tower.kit.errors import Conflict
 from control_tower.models import runs
 
