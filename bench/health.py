@@ -205,8 +205,7 @@ def _raw(
 
 
 EVENT_COLUMNS = ("event_id", "type", "source", "occurred_at", "received_at", "correlation_id",
-                 "payload", "redactions", "payload_sha256", "producer", "ingest_attempt",
-                 "ingest_status")  # fmt: skip
+                 "payload", "redactions", "payload_sha256", "producer")  # fmt: skip
 
 
 def _insert_batch(engine: Engine, batch: list[dict[str, Any]]) -> None:
@@ -245,8 +244,6 @@ def _copy_batch(engine: Engine, batch: list[dict[str, Any]]) -> None:
                             json.dumps(row["redactions"]),
                             row["payload_sha256"],
                             row["producer"],
-                            row["ingest_attempt"],
-                            row["ingest_status"],
                         )
                     )
             cur.execute(

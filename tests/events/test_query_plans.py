@@ -98,9 +98,15 @@ def test_type_index_is_kept_when_a_time_window_is_added(loaded: Engine) -> None:
 def test_unfiltered_listing_walks_the_primary_key_backwards(loaded: Engine) -> None:
     observed = plan(loaded, EventFilter())
     if loaded.dialect.name == "sqlite":
-        assert observed == "SCAN events", observed  # rowid order, stopped by LIMIT
+        # rowid order, stopped by LIMIT; each row's routing job (its ingest status) by its key
+        assert observed.splitlines() == [
+            "SCAN events",
+            "SEARCH event_routes USING INDEX sqlite_autoindex_event_routes_1 (event_id=?) "
+            "LEFT-JOIN",
+        ], observed
     else:
         assert "Index Scan Backward using pk_events" in observed, observed
+        assert "Index Scan using pk_event_routes" in observed, observed
     assert "Sort" not in observed
 
 

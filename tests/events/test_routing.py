@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
+from control_tower.events import repository, service
 from control_tower.events.routing import (
     Router,
     RouterConfig,
@@ -19,18 +20,17 @@ from control_tower.events.routing import (
     backoff_seconds,
 )
 from control_tower.kit.clock import FrozenClock
-from control_tower.models import correlations, event_routes, events, system_rollups
+from control_tower.models import correlations, event_routes, system_rollups
 from tests.helpers import Emit
 
 
 def route_status(engine: Engine, event_id: str) -> tuple[str, str, int]:
+    """The routing job's status, the event's ingest status as the API shows it, the attempts."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(event_routes.c.status, events.c.ingest_status, event_routes.c.attempts)
-            .join(events, events.c.event_id == event_routes.c.event_id)
-            .where(events.c.event_id == event_id)
-        ).one()
-    return row.status, row.ingest_status, row.attempts
+        row = repository.get_event(conn, event_id)
+        shown = service.get_event(conn, event_id)
+    assert row is not None
+    return row.route_status, shown.ingest.status.value, row.route_attempts
 
 
 def rollup_events(engine: Engine, system_id: str) -> int:
@@ -180,8 +180,8 @@ def test_router_marks_routed_and_counts_in_one_transaction(
         heartbeat(emit)
     router.drain()
     with unit_of_work(engine, write=False) as conn:
-        states = {r.ingest_status for r in conn.execute(select(events.c.ingest_status))}
-    assert states == {"routed"}
+        shown = service.list_events(conn, repository.EventFilter(), 10, None).items
+    assert {event.ingest.status.value for event in shown} == {"routed"}
     assert rollup_events(engine, "backend") == 3
 
 

@@ -108,9 +108,6 @@ def replay(conn: Connection, event_ids: list[str], *, actor: str, now: datetime)
             if exists is None:
                 raise NotFound(f"no event {event_id!r}")
             raise Conflict(f"event {event_id!r} is {exists.status}, not dead", code="not_dead")
-        conn.execute(
-            update(events).where(events.c.event_id == event_id).values(ingest_status="accepted")
-        )
         chain.append(conn, at=now, actor=actor, action="dlq.replayed", target=f"event:{event_id}")
         replayed.append(event_id)
     return ReplayResult(replayed=replayed)

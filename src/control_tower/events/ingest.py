@@ -235,7 +235,5 @@ def prepare_event(
         "redactions": masked,
         "payload_sha256": digest,
         "producer": producer or (principal.name if principal else "ct"),
-        "ingest_attempt": 1,
-        "ingest_status": "accepted",
     }
     return PreparedEvent(row, masked)

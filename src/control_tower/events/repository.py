@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, select, text
 
 from control_tower.kit.json_text import dumps_text
-from control_tower.models import events
+from control_tower.models import event_routes, events
 from control_tower.models.base import naive_utc_text, to_naive_utc
 
 
@@ -34,19 +34,16 @@ _PG_BULK_INSERT = text(
     """
     WITH inserted AS (
         INSERT INTO events (event_id, type, source, occurred_at, received_at, correlation_id,
-                            payload, redactions, payload_sha256, producer, ingest_attempt,
-                            ingest_status)
+                            payload, redactions, payload_sha256, producer)
         SELECT u.event_id, u.type, u.source, u.occurred_at, u.received_at, u.correlation_id,
-               u.payload, u.redactions, u.payload_sha256, u.producer, u.ingest_attempt,
-               u.ingest_status
+               u.payload, u.redactions, u.payload_sha256, u.producer
           FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS (
                  event_id varchar, type varchar, source varchar, occurred_at timestamp,
                  received_at timestamp, correlation_id varchar, payload jsonb, redactions jsonb,
-                 payload_sha256 varchar, producer varchar, ingest_attempt integer,
-                 ingest_status varchar)
+                 payload_sha256 varchar, producer varchar)
                ) WITH ORDINALITY AS u(event_id, type, source, occurred_at, received_at,
                                       correlation_id, payload, redactions, payload_sha256,
-                                      producer, ingest_attempt, ingest_status, n)
+                                      producer, n)
          ORDER BY u.n
         ON CONFLICT (event_id) DO NOTHING
         RETURNING event_id, seq
@@ -66,12 +63,12 @@ _PG_BULK_INSERT = text(
 # prepared-statement cache holds every statement text.
 _SQLITE_COLUMNS = (
     "event_id, type, source, occurred_at, received_at, correlation_id, payload, redactions, "
-    "payload_sha256, producer, ingest_attempt, ingest_status"
+    "payload_sha256, producer"
 )
 _SQLITE_CHUNKS = (256, 64, 16, 4, 1)
 _SQLITE_INSERTS = {
     size: f"INSERT INTO events ({_SQLITE_COLUMNS}) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * size)
+    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * size)
     + " ON CONFLICT (event_id) DO NOTHING"
     for size in _SQLITE_CHUNKS
 }
@@ -109,8 +106,6 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
                     dumps_text(r["redactions"]),
                     r["payload_sha256"],
                     r["producer"],
-                    r.get("ingest_attempt", 1),
-                    r.get("ingest_status", "accepted"),
                 )
             new += conn.exec_driver_sql(_SQLITE_INSERTS[size], tuple(params)).rowcount
             start += size
@@ -142,8 +137,6 @@ def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: da
                 "redactions": r["redactions"],
                 "payload_sha256": r["payload_sha256"],
                 "producer": r["producer"],
-                "ingest_attempt": r.get("ingest_attempt", 1),
-                "ingest_status": r.get("ingest_status", "accepted"),
             }
             for r in rows
         ]
@@ -177,8 +170,10 @@ def insert_events(
     existing: dict[str, Any] = {}
     missing = [eid for eid in first if eid not in inserted]
     if missing:
-        query = select(events.c.event_id, events.c.payload_sha256, events.c.ingest_status).where(
-            events.c.event_id.in_(missing)
+        query = (
+            select(events.c.event_id, events.c.payload_sha256, event_routes.c.status)
+            .outerjoin(event_routes, event_routes.c.event_id == events.c.event_id)
+            .where(events.c.event_id.in_(missing))
         )
         existing = {r.event_id: r for r in conn.execute(query)}
     if after_insert is not None and inserted:
@@ -193,7 +188,7 @@ def insert_events(
             outcomes.append(InsertOutcome(eid, "accepted", "accepted"))
             continue
         stored_hash, status = (
-            (existing[eid].payload_sha256, existing[eid].ingest_status)
+            (existing[eid].payload_sha256, ingest_status(existing[eid].status))
             if eid in existing
             else (first[eid]["payload_sha256"], "accepted")
         )
@@ -218,9 +213,23 @@ def list_events(
     return list(conn.execute(list_query(flt, limit, before_seq)))
 
 
+def ingest_status(route_status: str | None) -> str:
+    """An event's ingest status from its routing job's: a job not yet tried is `accepted`."""
+    return "accepted" if route_status in (None, "pending") else route_status
+
+
+def with_routing() -> Select[Any]:
+    """Events with their routing job's status and attempts (the ingest status and attempt):
+    the SELECT every reader of whole events starts from (`service.event_from_row`)."""
+    return select(
+        events, event_routes.c.status.label("route_status"),
+        event_routes.c.attempts.label("route_attempts"),
+    ).outerjoin(event_routes, event_routes.c.event_id == events.c.event_id)  # fmt: skip
+
+
 def list_query(flt: EventFilter, limit: int, before_seq: int | None) -> Select[Any]:
     """The SELECT behind `list_events`, on its own so a test can EXPLAIN it."""
-    query = select(events)
+    query = with_routing()
     if flt.type:
         query = query.where(events.c.type == flt.type)
     if flt.source:
@@ -237,4 +246,4 @@ def list_query(flt: EventFilter, limit: int, before_seq: int | None) -> Select[A
 
 
 def get_event(conn: Connection, event_id: str) -> Row[Any] | None:
-    return conn.execute(select(events).where(events.c.event_id == event_id)).first()
+    return conn.execute(with_routing().where(events.c.event_id == event_id)).first()

@@ -177,7 +177,6 @@ class Router:
         )
 
     def _apply_batch(self, ids: Sequence[str], now: datetime, report: RouteReport) -> None:
-        leased = self._leased(ids)
         # Read and compute before the write transaction: on SQLite its lock is the one ingest
         # waits for, and reading and folding a batch took two thirds of the time it was held.
         # The events cannot change meanwhile; the lease is checked again by the marking below.
@@ -190,11 +189,6 @@ class Router:
             touched: set[str] = set()
             for effect in effects:
                 touched |= effect(conn) or set()
-            conn.execute(
-                update(events)
-                .where(events.c.event_id.in_(select(event_routes.c.event_id).where(leased)))
-                .values(ingest_status="routed")
-            )
             marked = self._mark(conn, ids, now, status="routed", values={"last_error": None})
             if marked != len(ids):
                 raise _LeaseLost()
@@ -238,11 +232,6 @@ class Router:
             if not marked:
                 report.lost_lease += 1
                 return
-            conn.execute(
-                update(events)
-                .where(events.c.event_id == event_id)
-                .values(ingest_status=status, ingest_attempt=attempts)
-            )
         if dead:
             report.dead += 1
         else:

@@ -25,8 +25,9 @@ def event_from_row(row: Row[Any]) -> Event:
         producer=row.producer,
         ingest=IngestInfo(
             received_at=row.received_at,
-            attempt=row.ingest_attempt,
-            status=IngestStatus(row.ingest_status),
+            # Failed attempts so far, counting the first delivery as attempt 1.
+            attempt=max(1, row.route_attempts or 0),
+            status=IngestStatus(repository.ingest_status(row.route_status)),
         ),
     )
 

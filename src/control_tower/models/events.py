@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table
+from sqlalchemy import Column, Index, String, Table
 
 from control_tower.models.base import BigIntId, JsonType, UTCDateTime, metadata
 
@@ -19,8 +19,6 @@ events = Table(
     Column("redactions", JsonType, nullable=False),
     Column("payload_sha256", String(64), nullable=False),
     Column("producer", String(128), nullable=False),
-    Column("ingest_attempt", Integer, nullable=False, server_default="1"),
-    Column("ingest_status", String(16), nullable=False, server_default="accepted"),
     Index("ix_events_type_seq", "type", "seq"),
     Index("ix_events_source_seq", "source", "seq"),
     Index("ix_events_correlation_id_seq", "correlation_id", "seq"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, or_, select, text, update
 
+from control_tower.events.repository import with_routing
 from control_tower.models import events, run_notes, run_transitions, runs
 from control_tower.runs.schemas import RunStatus
 
@@ -144,6 +145,6 @@ def notes_of(conn: Connection, run_id: str) -> list[Row[Any]]:
 
 def correlated_events(conn: Connection, run_id: str, limit: int = 200) -> list[Row[Any]]:
     query = (
-        select(events).where(events.c.correlation_id == run_id).order_by(events.c.seq).limit(limit)
+        with_routing().where(events.c.correlation_id == run_id).order_by(events.c.seq).limit(limit)
     )
     return list(conn.execute(query))
