@@ -6,7 +6,8 @@ that writes it on a connection. The router computes every effect before it opens
 transaction (on SQLite the write lock is what ingest and routing share, so it is held only for
 the writes) and commits the effects in the transaction that marks the events routed, so each
 event is applied exactly once. An effect returns the systems whose health the batch touched (or
-None), which tells the router whose status to re-evaluate.
+None), which tells the router whose status to re-evaluate. Handlers see the columns named in
+`routing.ROUTED_COLUMNS` of each event.
 """
 
 from __future__ import annotations
