@@ -174,3 +174,15 @@ def test_the_fast_access_line_is_the_line_structlog_would_write(
     assert fast == slow
     assert fast["token"] == "[omitted]"
     assert fast["request_id"] == "req-same"
+
+
+def test_log_timestamps_are_utc_iso_with_z() -> None:
+    from datetime import UTC, datetime
+
+    from control_tower.observability.logging import _utc_now_text
+
+    before = datetime.now(UTC)
+    text = _utc_now_text()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", text), text
+    assert before.replace(microsecond=0) <= datetime.fromisoformat(text) <= after

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +20,15 @@ _FORBIDDEN_KEYS = {"token", "authorization", "secret", "hmac_secret", "payload",
 def _drop_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in list(event):
-        if key.lower() in _FORBIDDEN_KEYS:
-            event[key] = "[omitted]"
+    for key in _secret_keys(tuple(event)):
+        event[key] = "[omitted]"
     return event
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Lines come in few shapes (the access line's is always the same): decide once per shape.
+    return tuple(key for key in keys if str(key).lower() in _FORBIDDEN_KEYS)
 
 
 def _json_line(event: Any, default: Any = None, **_: Any) -> str:
@@ -63,6 +70,21 @@ _ACCESS = "control_tower.access"
 _access_fast = False  # configure_logging sets it: JSON lines, and INFO lines written
 
 
+_second_text: tuple[int, str] = (0, "")
+
+
+def _utc_now_text() -> str:
+    """`datetime.now(UTC).isoformat()` with `Z` for `+00:00` (structlog's TimeStamper `iso`,
+    utc), the date and time formatted once per second."""
+    global _second_text
+    micros = time.time_ns() // 1000
+    second, micro = divmod(micros, 1_000_000)
+    if _second_text[0] != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_text = (second, text)
+    return f"{_second_text[1]}.{micro:06d}Z" if micro else f"{_second_text[1]}Z"
+
+
 def access_line(**fields: Any) -> None:
     """The per-request access line: what `structlog.get_logger("control_tower.access")
     .info("request", **fields)` writes, the same keys and values, without walking structlog's
@@ -72,7 +94,7 @@ def access_line(**fields: Any) -> None:
         return
     event: dict[str, Any] = structlog.contextvars.get_contextvars()
     event.update(fields, event="request", level="info", logger=_ACCESS)
-    event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event["timestamp"] = _utc_now_text()
     _drop_secrets(None, "info", event)
     _logger_factory(_ACCESS).msg(_json_line(event))
 

@@ -25,23 +25,31 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+        status = 500
         state: dict[str, Any] = scope.setdefault("state", {})
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                headers = list(message.get("headers", []))
+                status = message["status"]
+                headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode("ascii")))
-                names = {name.lower() for name, _ in headers}
-                for name, value in state.get("rate_limit_headers", {}).items():
-                    if name.lower().encode() not in names:
-                        headers.append((name.lower().encode(), value.encode()))
+                limits: dict[str, str] | None = state.get("rate_limit_headers")
+                if limits:
+                    names = {name.lower() for name, _ in headers}
+                    for name, value in limits.items():
+                        raw_name = name.lower().encode()
+                        if raw_name not in names:
+                            headers.append((raw_name, value.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -52,7 +60,6 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            status = status_holder["status"]
             metrics = self.metrics
             metrics.child(metrics.http_requests, template, method, str(status)).inc()
             metrics.child(metrics.http_latency, template, method).observe(elapsed)
