@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from control_tower.auth.principal import Principal
 from control_tower.auth.tokens import signing_secret
@@ -41,16 +42,23 @@ async def read_bounded_body(request: Request, limit: int) -> bytes:
                 f"body of {declared_size} bytes is over the limit of {limit} bytes",
                 details={"limit_bytes": limit},
             )
+    # The ASGI messages themselves (what `request.stream()` wraps in an async generator):
+    # nearly every body arrives in one.
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(
                 f"body is over the limit of {limit} bytes", details={"limit_bytes": limit}
             )
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def verify_signature(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import orjson
@@ -22,9 +21,13 @@ _OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-# A digit followed by a point or an exponent: maybe a float (or such text inside a string,
-# which only costs the slower path).
-_MAYBE_FLOAT = re.compile(rb"[0-9][.eE]")
+# A digit followed by a point or an exponent marks a possible float (or such text inside a
+# string, which only costs the slower path). Found by mapping every digit to "0" and ".eE" to
+# "." (bytes.translate, C speed) and looking for "0.": a regex search cost 2.5 times more.
+_DIGIT_THEN_FRACTION = bytes(
+    ord("0") if 48 <= b <= 57 else ord(".") if b in b".eE" else b
+    for b in range(256)
+)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -47,11 +50,12 @@ def may_hold_float(document: bytes) -> bool:
     a quote (orjson writes it as \\"), so every other piece between quotes is outside one;
     with one, the whole document is searched.
     """
-    if _MAYBE_FLOAT.search(document) is None:
+    if b"0." not in document.translate(_DIGIT_THEN_FRACTION):
         return False
     if b"\\" in document:
         return True
-    return _MAYBE_FLOAT.search(b"".join(document.split(b'"')[::2])) is not None
+    outside = b"".join(document.split(b'"')[::2])
+    return b"0." in outside.translate(_DIGIT_THEN_FRACTION)
 
 
 def stdlib_canonical_json(value: Any) -> bytes:
