@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import Engine
 
 from control_tower.db import unit_of_work
+from control_tower.events.ingest import stored_time_text
 from control_tower.events.repository import get_event, insert_events
+from control_tower.models.base import naive_utc_text
 
 
 def row(event_id: str, **extra: object) -> dict[str, object]:
@@ -46,3 +49,15 @@ def test_values_round_trip_and_outcomes(engine: Engine) -> None:
     assert stored.redactions == ["payload.email"]
     assert stored.correlation_id == "run-1"
     assert (stored.route_status, stored.route_attempts) == ("pending", 0)  # its routing job
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 26, 9, 59, tzinfo=UTC),
+        datetime(2026, 11, 26, 9, 59, 0, 123, tzinfo=UTC),
+        datetime(1, 1, 2, 0, 0, 0, 999999, tzinfo=UTC),
+    ],
+)
+def test_the_stored_time_text_cut_from_isoformat_is_naive_utc_text(moment: datetime) -> None:
+    assert stored_time_text(moment.isoformat()) == naive_utc_text(moment)

@@ -207,17 +207,24 @@ class PreparedEvent:
     redactions: list[str]
 
 
-def normalised(event: EventIn, occurred_utc: datetime) -> dict[str, Any]:
-    """The event with aliases resolved and time in UTC (`occurred_utc`, its occurred_at in
-    UTC): what 'same content' compares."""
+def normalised(event: EventIn, occurred_utc_text: str) -> dict[str, Any]:
+    """The event with aliases resolved and time in UTC (`occurred_utc_text`, the isoformat()
+    of its occurred_at in UTC): what 'same content' compares."""
     return {
         "event_id": event.event_id,
         "type": event.type,
-        "occurred_at": occurred_utc.isoformat(),
+        "occurred_at": occurred_utc_text,
         "source": event.source,
         "correlation_id": event.correlation_id,
         "payload": event.payload,
     }
+
+
+def stored_time_text(utc_isoformat: str) -> str:
+    """`naive_utc_text` of a UTC moment, from its isoformat() (`2026-11-26T09:59:00+00:00`,
+    `….123000+00:00`): the text SQLite stores, cut out instead of formatted a second time."""
+    fraction = utc_isoformat[19:26] if utc_isoformat[19] == "." else ".000000"
+    return f"{utc_isoformat[:10]} {utc_isoformat[11:19]}{fraction}"
 
 
 def prepare_event(
@@ -230,13 +237,15 @@ def prepare_event(
     """Validate, hash and redact one event into the row to store."""
     event = validate_event(raw, principal, catalog)
     occurred_utc = event.occurred_at.astimezone(UTC)
-    digest = content_hash(normalised(event, occurred_utc))
+    occurred_text = occurred_utc.isoformat()
+    digest = content_hash(normalised(event, occurred_text))
     payload, masked = redact(event.payload)
     row = {
         "event_id": event.event_id,
         "type": event.type,
         "source": event.source,
         "occurred_at": occurred_utc,
+        "occurred_at_text": stored_time_text(occurred_text),
         "received_at": received_at,
         "correlation_id": event.correlation_id,
         "payload": payload,

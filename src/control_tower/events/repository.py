@@ -99,7 +99,7 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
                     r["event_id"],
                     r["type"],
                     r["source"],
-                    naive_utc_text(r["occurred_at"]),
+                    r.get("occurred_at_text") or naive_utc_text(r["occurred_at"]),
                     stamp,
                     r.get("correlation_id"),
                     dumps_text(r["payload"]),

@@ -25,8 +25,7 @@ _OPTIONS = (
 # string, which only costs the slower path). Found by mapping every digit to "0" and ".eE" to
 # "." (bytes.translate, C speed) and looking for "0.": a regex search cost 2.5 times more.
 _DIGIT_THEN_FRACTION = bytes(
-    ord("0") if 48 <= b <= 57 else ord(".") if b in b".eE" else b
-    for b in range(256)
+    ord("0") if 48 <= b <= 57 else ord(".") if b in b".eE" else b for b in range(256)
 )
 
 
