@@ -1,14 +1,18 @@
 """Ingest benchmark: CT against a bare endpoint on the same stack, in the same run.
 
-    python bench/ingest.py [--seconds 10] [--concurrency 64] [--stores sqlite,postgresql]
-                           [--batch-size 100] [--workers 1] [--router serve|inprocess|worker]
+    python bench/ingest.py [--seconds 10] [--rounds 3] [--concurrency 64]
+                           [--stores sqlite,postgresql] [--batch-size 100] [--workers 1]
+                           [--router serve|inprocess|worker]
 
 For each store it starts CT as a real server (`ct serve`: SQLite in a temporary folder, or
 PostgreSQL in a database created for the run and dropped afterwards) and the bare endpoint
 (`bench/bare_app.py`: read and parse the JSON body, answer 202) with the same uvicorn options,
 then drives both with the same signed load from a separate client process (`bench/load.py`):
-single-event posts, then batches. It prints events/s and p50/p95/p99 latencies per phase, the
-CPU used by the client and the server, and the CT/bare ratio for single events. After each CT
+single-event posts, then batches, bare and CT taking turns for `--rounds` pairs (a shared
+host's speed drifts by ±15 % over minutes; the summary gives the median of the rounds' ratios
+and of CT's batch rates, with every round's figure). It prints events/s and p50/p95/p99
+latencies per phase, the CPU used by the client and the server, and the CT/bare ratio for
+single events. After each CT
 phase it waits for the router to route every event it acknowledged and prints how long that
 took. `--router serve` (the default deployment) routes in `ct serve`'s own child process;
 `--router inprocess` routes inside the API process (CT_ROUTER_PROCESS=false); `--router worker`
@@ -25,6 +29,7 @@ import secrets
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -233,12 +238,16 @@ def bench_store(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             ct.database_url = url
             if helper is not None:
                 ct.helpers.append(helper)
+            # Bare and CT take turns, round after round: a shared host's speed drifts by
+            # ±15 % over minutes, and a ratio from one pair of phases carries that drift.
             for batch in (1, args.batch_size):
-                for server in (bare, ct):
-                    result = drive(server, token, args, batch)
-                    result.update(store=kind, endpoint=server.name, batch=batch)
-                    rows.append(result)
-                    print_row(result, flush=True)
+                for round_no in range(1, args.rounds + 1):
+                    for server in (bare, ct):
+                        result = drive(server, token, args, batch)
+                        result.update(store=kind, endpoint=server.name, batch=batch)
+                        result["round"] = round_no
+                        rows.append(result)
+                        print_row(result, flush=True)
     return rows
 
 
@@ -277,6 +286,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="open connections")
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bare/CT pairs per phase; the summary takes medians"
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn processes (CT and bare)")
     parser.add_argument(
         "--router",
@@ -301,15 +313,29 @@ def main() -> None:
     for row in rows:
         print_row(row)
     for kind in stores:
-        single = {r["endpoint"]: r for r in rows if r["store"] == kind and r["batch"] == 1}
-        ratio = single["ct"]["events_per_s"] / max(single["bare"]["events_per_s"], 1e-9)
-        cpu_ratio = per_cpu(single["ct"]) / max(per_cpu(single["bare"]), 1e-9)
-        batch = next(
-            r for r in rows if r["store"] == kind and r["endpoint"] == "ct" and r["batch"] > 1
-        )
+        ratios: list[float] = []
+        cpu_ratios: list[float] = []
+        batches: list[float] = []
+        for round_no in range(1, args.rounds + 1):
+            single = {
+                r["endpoint"]: r
+                for r in rows
+                if r["store"] == kind and r["batch"] == 1 and r["round"] == round_no
+            }
+            ratios.append(single["ct"]["events_per_s"] / max(single["bare"]["events_per_s"], 1e-9))
+            cpu_ratios.append(per_cpu(single["ct"]) / max(per_cpu(single["bare"]), 1e-9))
+            batches.extend(
+                r["events_per_s"]
+                for r in rows
+                if r["store"] == kind and r["endpoint"] == "ct" and r["batch"] > 1
+                and r["round"] == round_no
+            )  # fmt: skip
         print(
-            f"{kind}: CT/bare single-event = {ratio:.0%} (per server CPU-second {cpu_ratio:.0%}); "
-            f"CT batches of {args.batch_size} = {batch['events_per_s']:,.0f} events/s"
+            f"{kind}: CT/bare single-event = {statistics.median(ratios):.0%} median of "
+            f"{args.rounds} rounds ({', '.join(f'{r:.0%}' for r in ratios)}; per server "
+            f"CPU-second {statistics.median(cpu_ratios):.0%}); CT batches of {args.batch_size} "
+            f"= {statistics.median(batches):,.0f} events/s median "
+            f"({', '.join(f'{b:,.0f}' for b in batches)})"
         )
 
 
