@@ -26,7 +26,6 @@ def hash_token(token: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)  # derived on every signed request; never changes
-@functools.lru_cache(maxsize=4096)
 def signing_secret(master_key: bytes, token_id: str) -> str:
     """A producer's HMAC key, derived from CT's master key so the store never holds it.
 

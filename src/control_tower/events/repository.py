@@ -124,14 +124,19 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
 
 
 def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
+    # Every event of a request shares one received_at: format each distinct one once.
+    received: dict[int, str] = {}
+    for r in rows:
+        if id(r["received_at"]) not in received:
+            received[id(r["received_at"])] = naive_utc_text(r["received_at"])
     document = dumps_text(
         [
             {
                 "event_id": r["event_id"],
                 "type": r["type"],
                 "source": r["source"],
-                "occurred_at": to_naive_utc(r["occurred_at"]).isoformat(),
-                "received_at": to_naive_utc(r["received_at"]).isoformat(),
+                "occurred_at": r.get("occurred_at_text") or naive_utc_text(r["occurred_at"]),
+                "received_at": received[id(r["received_at"])],
                 "correlation_id": r.get("correlation_id"),
                 "payload": r["payload"],
                 "redactions": r["redactions"],
