@@ -14,7 +14,7 @@ from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized
 
 
 def get_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
+    ctx: AppContext = request.app.ctx  # set by create_app's lifespan (ControlTowerApp)
     return ctx
 
 
