@@ -27,6 +27,8 @@ def every_pattern_in_turn(text: str) -> str:
         "sort 12-34-56",
         "GB29 NWBK 6016 1331 9268 19",
         "SW1A 1AA",
+        "M1 1AE",  # the fewest digits a value pattern needs: two
+        "v2",
         "sw1a 1aa",
         "2026-11-26T09:59:00Z",
         "INV-2026-0042",

@@ -233,9 +233,11 @@ def prepare_event(
     catalog: Catalog,
     received_at: datetime,
     producer: str | None = None,
+    envelope: EventIn | None = None,
 ) -> PreparedEvent:
-    """Validate, hash and redact one event into the row to store."""
-    event = validate_event(raw, principal, catalog)
+    """Validate, hash and redact one event into the row to store (`envelope`: `raw`'s
+    envelope, already validated)."""
+    event = validate_event(raw, principal, catalog, envelope)
     occurred_utc = event.occurred_at.astimezone(UTC)
     occurred_text = occurred_utc.isoformat()
     digest = content_hash(normalised(event, occurred_text))

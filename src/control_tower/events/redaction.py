@@ -35,9 +35,10 @@ _VALUE_PATTERNS = [
 ]
 
 
-# Every value pattern needs an "@" or a digit: a string with neither is skipped at the cost of
-# one character-class search (the alternation below tries six patterns at every position).
-_MAYBE_PERSONAL = re.compile(r"[\d@]")
+# Every value pattern needs an "@" (emails) or at least two digits (postcodes two, the others
+# six or more): a string with neither is skipped at the cost of one cheap search (the
+# alternation below tries six patterns at every position). Ids like "logs/1" or "v2" pass here.
+_MAYBE_PERSONAL = re.compile(r"@|\d\D*\d")
 # One pass over a string says whether any value pattern can match; most strings have none.
 _ANY_VALUE_PATTERN = re.compile(
     "|".join(

@@ -40,6 +40,7 @@ from control_tower.events.schemas import (
     EventPage,
     IngestResult,
 )
+from control_tower.events.validation import envelopes
 from control_tower.kit.errors import Conflict, CTError, Unprocessable
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_tower.settings import Settings
@@ -210,9 +211,13 @@ async def _ingest_batch(
     results: list[dict[str, Any] | None] = [None] * len(items)
     prepared: list[tuple[int, PreparedEvent]] = []
     counts: Counter[tuple[str, str]] = Counter()  # (type, outcome): one metric update each
+    checked = envelopes(items)
     for index, item in enumerate(items):
+        envelope = checked[index] if checked is not None else None
         try:
-            prepared.append((index, prepare_event(item, principal, ctx.catalog, now)))
+            prepared.append(
+                (index, prepare_event(item, principal, ctx.catalog, now, envelope=envelope))
+            )
         except CTError as exc:
             event_id = item.get("event_id", item.get("eventId")) if isinstance(item, dict) else None
             results[index] = _item(

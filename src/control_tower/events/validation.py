@@ -6,7 +6,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema._types import TypeChecker
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from control_tower.auth.principal import Principal
 from control_tower.catalog import Catalog
@@ -92,20 +92,38 @@ def _missing_property(err: Any) -> list[str]:
     return []
 
 
-def validate_event(raw: Any, principal: Principal | None, catalog: Catalog) -> EventIn:
+_ENVELOPES: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
+
+
+def envelopes(items: list[Any]) -> list[EventIn] | None:
+    """Every item's envelope, validated in one pydantic-core call (a quarter cheaper per event
+    than a call each), or None if any item is invalid: each is then validated alone, so each
+    gets its own answer."""
+    try:
+        return _ENVELOPES.validate_python(items)
+    except ValidationError:
+        return None
+
+
+def validate_event(
+    raw: Any, principal: Principal | None, catalog: Catalog, envelope: EventIn | None = None
+) -> EventIn:
     """The validated envelope, or Forbidden / Unprocessable naming every problem found.
 
     `principal` is the producer sending it; None for CT's own events (pollers, runs), which
-    may use any source.
+    may use any source. `envelope`: `raw` already validated as an envelope (`envelopes`).
     """
-    if not isinstance(raw, dict):
+    if envelope is not None:
+        event = envelope
+    elif not isinstance(raw, dict):
         raise Unprocessable("an event must be a JSON object", details=[{"field": "(body)"}])
-    try:
-        event = EventIn.model_validate(raw)
-    except ValidationError as exc:
-        raise Unprocessable(
-            "the event envelope is invalid", details=pydantic_problems(exc)
-        ) from exc
+    else:
+        try:
+            event = EventIn.model_validate(raw)
+        except ValidationError as exc:
+            raise Unprocessable(
+                "the event envelope is invalid", details=pydantic_problems(exc)
+            ) from exc
     if principal is not None and principal.source != event.source:
         raise Forbidden(
             f"token {principal.name!r} may only send events for source {principal.source!r}",
