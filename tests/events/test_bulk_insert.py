@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Engine
 
 from control_tower.db import unit_of_work
-from control_tower.events.ingest import stored_time_text
+from control_tower.events.ingest import occurred_isoformat, stored_time_text
 from control_tower.events.repository import get_event, insert_events
+from control_tower.events.schemas import EventIn
 from control_tower.models.base import naive_utc_text
 
 
@@ -61,3 +62,23 @@ def test_values_round_trip_and_outcomes(engine: Engine) -> None:
 )
 def test_the_stored_time_text_cut_from_isoformat_is_naive_utc_text(moment: datetime) -> None:
     assert stored_time_text(moment.isoformat()) == naive_utc_text(moment)
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("occurred_at", "2026-11-26T09:59:00Z"),
+        ("ts", "2026-11-26T09:59:00Z"),
+        ("occurredAt", "2026-11-26T09:59:00Z"),
+        ("occurred_at", "2026-11-26T09:59:00.120Z"),
+        ("occurred_at", "2026-11-26T09:59:00.000Z"),
+        ("occurred_at", "2026-11-26t09:59:00z"),
+        ("occurred_at", "2026-11-26T10:59:00+01:00"),
+        ("occurred_at", "2026-11-26 09:59:00Z"),
+        ("occurred_at", "2026-11-26T09:59Z"),
+    ],
+)
+def test_the_isoformat_cut_from_the_sent_text_is_the_formatted_one(field: str, text: str) -> None:
+    raw = {"event_id": "e-1", "type": "backend.fn.error", "source": "backend", field: text}
+    occurred_utc = EventIn.model_validate(raw).occurred_at.astimezone(UTC)
+    assert occurred_isoformat(raw, occurred_utc) == occurred_utc.isoformat()
