@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -46,40 +47,46 @@ class LoopHistogramChild:
         self.sum += amount
 
 
-class _LoopMetric(Collector):
+ChildT = TypeVar("ChildT", LoopCounterChild, LoopHistogramChild)
+
+
+class _LoopMetric(Collector, Generic[ChildT]):
     def __init__(
         self,
         name: str,
         documentation: str,
         labelnames: Sequence[str],
         registry: CollectorRegistry,
+        buckets: Sequence[float] = (),
     ) -> None:
         self._name = name
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
+        self._bounds = tuple(sorted(float(b) for b in buckets))  # histograms only
+        self._children: dict[tuple[str, ...], ChildT] = {}
         registry.register(self)
+
+    def labels(self, *values: str) -> ChildT:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._new_child()
+        return child
 
     def describe(self) -> list[Metric]:
         return [self._family()]
+
+    def _new_child(self) -> ChildT:
+        raise NotImplementedError
 
     def _family(self) -> Metric:
         raise NotImplementedError
 
 
-class LoopCounter(_LoopMetric):
+class LoopCounter(_LoopMetric[LoopCounterChild]):
     """A labelled counter, exposed as `<name>_total` and `<name>_created` like Counter's."""
 
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
-    ) -> None:
-        self._children: dict[tuple[str, ...], LoopCounterChild] = {}
-        super().__init__(name, documentation, labelnames, registry)
-
-    def labels(self, *values: str) -> LoopCounterChild:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = LoopCounterChild()
-        return child
+    def _new_child(self) -> LoopCounterChild:
+        return LoopCounterChild()
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
@@ -91,26 +98,11 @@ class LoopCounter(_LoopMetric):
         yield family
 
 
-class LoopHistogram(_LoopMetric):
-    """A labelled histogram with fixed buckets, exposed like Histogram's samples."""
+class LoopHistogram(_LoopMetric[LoopHistogramChild]):
+    """A labelled histogram with fixed `buckets`, exposed like Histogram's samples."""
 
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        registry: CollectorRegistry,
-        buckets: Sequence[float],
-    ) -> None:
-        self._bounds = tuple(sorted(float(b) for b in buckets))
-        self._children: dict[tuple[str, ...], LoopHistogramChild] = {}
-        super().__init__(name, documentation, labelnames, registry)
-
-    def labels(self, *values: str) -> LoopHistogramChild:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = LoopHistogramChild(self._bounds)
-        return child
+    def _new_child(self) -> LoopHistogramChild:
+        return LoopHistogramChild(self._bounds)
 
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
