@@ -228,7 +228,11 @@ def occurred_isoformat(raw: Any, occurred_utc: datetime) -> str:
     sent when it is `YYYY-MM-DDTHH:MM:SSZ` (valid: the envelope has been validated; exactly one
     of the field's names is present): formatting cost 1.7 µs per event, a twentieth of a
     batched event's ingest."""
-    text = raw.get("occurred_at") or raw.get("ts") or raw.get("occurredAt")
+    text = (
+        (raw.get("occurred_at") or raw.get("ts") or raw.get("occurredAt"))
+        if isinstance(raw, dict)
+        else None
+    )
     if isinstance(text, str) and len(text) == 20 and _PLAIN_UTC.fullmatch(text):
         return text[:19] + "+00:00"
     return occurred_utc.isoformat()
