@@ -49,7 +49,7 @@ async def authenticate(request: Request) -> Principal:
         )
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
     decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
-    request.state.rate_limit_headers = decision.headers()
+    request.state.rate_limit_headers = decision.raw_headers()
     request.state.principal_name = principal.name
     if not decision.allowed:
         raise RateLimited(

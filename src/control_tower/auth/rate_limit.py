@@ -8,17 +8,17 @@ every replica shares the same budget.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import Engine
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):  # built and compared on every request: a tuple, not a dataclass
     per_minute: int
     burst: int
 
@@ -31,24 +31,34 @@ class Limit:
         return self.burst * self.interval
 
 
-@dataclass(frozen=True)
-class Decision:
+@functools.lru_cache(maxsize=1024)
+def _constant_headers(limit: Limit) -> tuple[bytes, bytes]:
+    """RateLimit-Limit and RateLimit-Policy, the same for every decision under `limit`."""
+    return str(limit.burst).encode(), f"{limit.burst};w=60;rate={limit.per_minute}".encode()
+
+
+class Decision(NamedTuple):
     allowed: bool
     limit: Limit
     remaining: int
     reset_seconds: int
     retry_after_seconds: int
 
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "RateLimit-Limit": str(self.limit.burst),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(self.reset_seconds),
-            "RateLimit-Policy": f"{self.limit.burst};w=60;rate={self.limit.per_minute}",
-        }
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The RateLimit-* (and, when refused, Retry-After) headers as ASGI header pairs."""
+        limit_value, policy = _constant_headers(self.limit)
+        headers = [
+            (b"ratelimit-limit", limit_value),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+            (b"ratelimit-policy", policy),
+        ]
         if not self.allowed:
-            headers["Retry-After"] = str(self.retry_after_seconds)
+            headers.append((b"retry-after", str(self.retry_after_seconds).encode()))
         return headers
+
+    def headers(self) -> dict[str, str]:
+        return {name.decode(): value.decode() for name, value in self.raw_headers()}
 
 
 def decide(limit: Limit, tat_after: float, now: float, allowed: bool) -> Decision:

@@ -43,13 +43,10 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode("ascii")))
-                limits: dict[str, str] | None = state.get("rate_limit_headers")
-                if limits:
+                limits: list[tuple[bytes, bytes]] | None = state.get("rate_limit_headers")
+                if limits:  # the caller's rate-limit headers (Decision.raw_headers)
                     names = {name.lower() for name, _ in headers}
-                    for name, value in limits.items():
-                        raw_name = name.lower().encode()
-                        if raw_name not in names:
-                            headers.append((raw_name, value.encode()))
+                    headers += [(name, value) for name, value in limits if name not in names]
                 message["headers"] = headers
             await send(message)
 
