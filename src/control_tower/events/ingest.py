@@ -220,7 +220,7 @@ def normalised(event: EventIn, occurred_utc_text: str) -> dict[str, Any]:
 
 
 # The form producers send most: whole seconds in UTC with a "Z".
-_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 
 
 def occurred_isoformat(raw: Any, occurred_utc: datetime) -> str:
