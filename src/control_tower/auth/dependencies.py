@@ -49,8 +49,11 @@ async def authenticate(request: Request) -> Principal:
         )
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
     decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
-    request.state.rate_limit_headers = decision.raw_headers()
-    request.state.principal_name = principal.name
+    # The ASGI scope's state (what `request.state` wraps in a new object on first use): read by
+    # RequestContextMiddleware for the answer's headers and the access line.
+    state = request.scope.setdefault("state", {})
+    state["rate_limit_headers"] = decision.raw_headers()
+    state["principal_name"] = principal.name
     if not decision.allowed:
         raise RateLimited(
             f"rate limit of token {principal.name!r} exceeded", headers=decision.headers()
