@@ -1,9 +1,11 @@
 """Instructions per ingested event, counted by valgrind: a figure a noisy host cannot move.
 
     python bench/instructions.py [--requests 500] [--batch-size 1] [--app ct|bare]
+                                 [--store sqlite|postgresql]
 
 Runs CT's ASGI app (or the bare endpoint, `bench/bare_app.py`) in this process, on a SQLite
-file in a temporary folder, with the router, run worker and scheduler off, and calls it
+file in a temporary folder (or a PostgreSQL database created for the run and dropped after it,
+as `bench/ingest.py` does), with the router, run worker and scheduler off, and calls it
 directly (no sockets, no uvicorn) with signed `POST /events` requests (or `/events/batch` with
 `--batch-size N`), 64 at a time so the group commit batches as under load. After a warm-up it
 has callgrind (`valgrind --tool=callgrind`, instrumentation off until then) count the
@@ -13,7 +15,8 @@ and prints instructions per event. It re-runs itself under valgrind; expect 20â€
 Wall time on a shared host drifts by Â±15 % over minutes (docs/benchmarks.md); instruction
 counts repeat within 1 % run to run, so they show what a code change did to CT's own work.
 They leave out what the kernel does for sockets and what uvicorn does per request (the same
-for CT and bare), and they are not time: a cache miss counts as one instruction.
+for CT and bare), and PostgreSQL's own work (another process), and they are not time: a cache
+miss counts as one instruction.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from ingest import store  # noqa: E402
 from load import EVENT_TEMPLATE  # noqa: E402
 
 ASGIApp = Callable[..., Awaitable[None]]
@@ -47,9 +51,9 @@ def _callgrind_control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True, capture_output=True)
 
 
-def _app(kind: str, workdir: str) -> tuple[ASGIApp, dict[str, Any]]:
+def _app(kind: str, workdir: str, database_url: str) -> tuple[ASGIApp, dict[str, Any]]:
     os.environ.update(
-        CT_DATABASE_URL=f"sqlite:///{workdir}/ct.sqlite3", CT_DATA_DIR=f"{workdir}/data",
+        CT_DATABASE_URL=database_url, CT_DATA_DIR=f"{workdir}/data",
         CT_SECRET_KEY=secrets.token_hex(32), CT_ROUTER_ENABLED="false",
         CT_WORKER_ENABLED="false", CT_SCHEDULER_ENABLED="false",
     )  # fmt: skip
@@ -129,7 +133,7 @@ async def _drive(app: ASGIApp, requests: list[tuple[dict[str, Any], bytes]]) -> 
 async def _measure(app: ASGIApp, token: dict[str, Any], args: argparse.Namespace) -> None:
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    lifespan = asyncio.create_task(
+    lifespan: asyncio.Future[None] = asyncio.ensure_future(
         app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
     )
     await inbox.put({"type": "lifespan.startup"})
@@ -155,11 +159,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="measured requests")
     parser.add_argument("--batch-size", type=int, default=1, help="events per request")
     parser.add_argument("--app", choices=("ct", "bare"), default="ct")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--inside-valgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside_valgrind:
-        with tempfile.TemporaryDirectory(prefix="ct-instructions-") as workdir:
-            app, token = _app(args.app, workdir)
+        with (
+            tempfile.TemporaryDirectory(prefix="ct-instructions-") as workdir,
+            store(args.store, Path(workdir)) as database_url,
+        ):
+            app, token = _app(args.app, workdir, database_url)
             import uvloop
 
             uvloop.run(_measure(app, token, args))
@@ -178,7 +186,7 @@ def main() -> None:
         instructions = int(totals.split()[1])
     events = args.requests * args.batch_size
     print(
-        f"{args.app}: {instructions / events:,.0f} instructions per event "
+        f"{args.app} on {args.store}: {instructions / events:,.0f} instructions per event "
         f"({args.requests} requests of {args.batch_size} event(s), after "
         f"{WARMUP_REQUESTS} warm-up events)"
     )
