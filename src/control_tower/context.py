@@ -27,6 +27,7 @@ from control_tower.db import unit_of_work
 from control_tower.events.group_commit import GroupCommitter
 from control_tower.events.router_loop import RouterLoop
 from control_tower.events.routing import Router, RouterConfig
+from control_tower.events.writer_process import WriterConfig
 from control_tower.kit.clock import Clock
 from control_tower.observability.metrics import Metrics
 from control_tower.settings import Settings
@@ -80,7 +81,19 @@ class AppContext:
             clock=clock,
             master_key=settings.master_key(),
             committer=GroupCommitter(
-                engine, settings.group_commit_max_events, writers=settings.ingest_writers
+                engine,
+                settings.group_commit_max_events,
+                writers=settings.ingest_writers,
+                writer_process=(
+                    WriterConfig(
+                        settings.resolved_database_url(),
+                        settings.sqlite_synchronous,
+                        settings.log_level,
+                        settings.log_json,
+                    )
+                    if settings.ingest_writer_process()
+                    else None
+                ),
             ),
             token_cache=TokenCache(settings.token_cache_seconds),
             rate_limiter=limiter,

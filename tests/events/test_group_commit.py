@@ -6,14 +6,22 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from control_tower.catalog import load_default_catalog
 from control_tower.events.group_commit import GroupCommitter
 from control_tower.events.ingest import prepare_event
+from control_tower.events.writer_process import WriterConfig
 from control_tower.kit.errors import Unavailable
 from control_tower.models import events
 from tests.helpers import make_event
+
+
+@pytest.fixture(params=["thread", "process"])
+def writer(request: pytest.FixtureRequest, database_url: str) -> WriterConfig | None:
+    """Where commits run: threads of this process, or writer child processes."""
+    return WriterConfig(database_url) if request.param == "process" else None
 
 
 def row(event_id: str) -> dict[str, Any]:
@@ -22,12 +30,14 @@ def row(event_id: str) -> dict[str, Any]:
     return prepare_event(make_event(event_id=event_id), None, catalog, now, "t").row
 
 
-def test_requests_share_commits_and_a_bad_one_fails_alone(engine: Engine) -> None:
+def test_requests_share_commits_and_a_bad_one_fails_alone(
+    engine: Engine, writer: WriterConfig | None
+) -> None:
     good = [row(f"good-{i}") for i in range(20)]
     bad = dict(row("bad"), payload_sha256=None)  # NOT NULL: the store refuses it
 
     async def scenario() -> tuple[list[Any], int]:
-        committer = GroupCommitter(engine)
+        committer = GroupCommitter(engine, writer_process=writer)
         await committer.start()
         try:
             results = await asyncio.gather(
@@ -52,13 +62,13 @@ def test_requests_share_commits_and_a_bad_one_fails_alone(engine: Engine) -> Non
     assert stored == {r["event_id"] for r in good}
 
 
-def test_several_writers_store_each_event_once(engine: Engine) -> None:
+def test_several_writers_store_each_event_once(engine: Engine, writer: WriterConfig | None) -> None:
     # On PostgreSQL three commits may be in flight at once; SQLite keeps one writer.
     same = row("same-id")
     others = [row(f"w-{i}") for i in range(30)]
 
     async def scenario() -> list[list[Any]]:
-        committer = GroupCommitter(engine, max_events=4, writers=3)
+        committer = GroupCommitter(engine, max_events=4, writers=3, writer_process=writer)
         await committer.start()
         try:
             requests = [committer.submit([same]) for _ in range(10)]

@@ -7,7 +7,9 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from control_tower.app import create_app
 from control_tower.models import events
+from control_tower.settings import Settings
 from tests.helpers import Producer, make_event
 
 
@@ -78,3 +80,25 @@ def test_stored_event_reads_back_in_snake_case(
     assert item["correlation_id"] == "c-9"
     assert item["ingest"]["status"] == "accepted"
     assert "eventId" not in item
+
+
+def test_the_contract_holds_with_commits_in_a_writer_process(
+    settings: Settings, producer: Producer, engine: Engine
+) -> None:
+    # `ct serve`'s default on SQLite (CT_INGEST_WRITER=auto); the other tests commit in a thread.
+    app = create_app(settings.model_copy(update={"ingest_writer": "process"}))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert app.ctx.committer.writer_pids()
+        event = make_event(event_id="evt-proc")
+        body, headers = producer.signed(event)
+        assert client.post("/events", content=body, headers=headers).status_code == 202
+        again = client.post("/events", content=body, headers=headers)
+        assert (again.status_code, again.json()["duplicate"]) == (200, True)
+        body, headers = producer.signed(dict(event, payload={"fn_name": "x", "severity": "low"}))
+        assert client.post("/events", content=body, headers=headers).status_code == 409
+        batch = {"events": [event, make_event(event_id="evt-proc-2")]}
+        body, headers = producer.signed(batch)
+        answer = client.post("/events/batch", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert [item["duplicate"] for item in answer.json()["results"]] == [True, False]
+    assert count_events(engine) == 2

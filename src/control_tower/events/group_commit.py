@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from control_tower.db import WRITE_OPTION, is_sqlite, write_lock
 from control_tower.events.repository import AfterInsert, InsertOutcome, insert_events
+from control_tower.events.writer_process import WriterConfig, WriterProcess
 from control_tower.kit.errors import Unavailable
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,7 @@ class GroupCommitter:
         max_events: int = 1000,
         after_insert: AfterInsert | None = None,
         writers: int = 1,
+        writer_process: WriterConfig | None = None,
     ) -> None:
         self._engine = engine
         self._max_events = max_events
@@ -52,6 +54,12 @@ class GroupCommitter:
         self._local = threading.local()
         self._conns: set[Connection] = set()
         self._conns_guard = threading.Lock()
+        if writer_process is not None and after_insert is not None:
+            raise ValueError("after_insert runs in this process: it needs thread writers")
+        # Commit in child processes, one per writer (writer_process.py), instead of threads.
+        self._process_config = writer_process
+        self._children: asyncio.Queue[WriterProcess] | None = None
+        self._all_children: list[WriterProcess] = []
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 
@@ -61,6 +69,12 @@ class GroupCommitter:
         self._threads = ThreadPoolExecutor(
             max_workers=self._writers, thread_name_prefix="ct-group-commit"
         )
+        if self._process_config is not None:
+            self._children = asyncio.Queue()
+            self._all_children = [WriterProcess(self._process_config) for _ in range(self._writers)]
+            for child in self._all_children:
+                await child.start()
+                self._children.put_nowait(child)
         self._task = asyncio.create_task(self._run(), name="ct-group-commit")
 
     async def stop(self) -> None:
@@ -70,6 +84,10 @@ class GroupCommitter:
         await self._task
         if self._in_flight:
             await asyncio.gather(*self._in_flight)
+        for child in self._all_children:
+            await child.stop()
+        self._all_children = []
+        self._children = None
         if self._threads is not None:
             self._threads.shutdown(wait=True)
         with self._conns_guard:
@@ -79,6 +97,10 @@ class GroupCommitter:
         self._queue = None
         self._task = None
         self._threads = None
+
+    def writer_pids(self) -> list[int]:
+        """The writer processes' ids (none with thread writers)."""
+        return [pid for child in self._all_children if (pid := child.pid) is not None]
 
     async def submit(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         if self._queue is None:
@@ -137,8 +159,15 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [row for item_rows, _ in batch for row in item_rows]
         try:
-            loop = asyncio.get_running_loop()
-            outcomes = await loop.run_in_executor(self._threads, self._write, rows)
+            if self._children is not None:
+                child = await self._children.get()
+                try:
+                    outcomes = await child.write(rows)
+                finally:
+                    self._children.put_nowait(child)
+            else:
+                loop = asyncio.get_running_loop()
+                outcomes = await loop.run_in_executor(self._threads, self._write, rows)
         except Exception as exc:
             log.error("group_commit_failed", events=len(rows), error=type(exc).__name__)
             if len(batch) > 1:
