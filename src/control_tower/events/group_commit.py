@@ -31,6 +31,11 @@ log = structlog.get_logger(__name__)
 
 _Item = tuple[Sequence[dict[str, Any]], "asyncio.Future[list[InsertOutcome]]"]
 
+# With writer processes, commits of this many rows or more still run in a thread: a commit's
+# GIL hand-offs are a fixed number of driver calls whatever its size, so a large commit
+# amortises them, while sending rows to a child costs per row (docs/benchmarks.md).
+PROCESS_MAX_ROWS = 256
+
 
 class GroupCommitter:
     def __init__(
@@ -159,7 +164,7 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [row for item_rows, _ in batch for row in item_rows]
         try:
-            if self._children is not None:
+            if self._children is not None and len(rows) < PROCESS_MAX_ROWS:
                 child = await self._children.get()
                 try:
                     outcomes = await child.write(rows)
