@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from control_tower.events.redaction import _VALUE_PATTERNS, MASK, _mask_values, _redact, redact
+from control_tower.events.redaction import (
+    _VALUE_PATTERNS,
+    MASK,
+    _mask_values,
+    _needs_masking,
+    _redact,
+    redact,
+)
 
 
 def every_pattern_in_turn(text: str) -> str:
@@ -54,11 +61,29 @@ def test_pre_check_changes_nothing(text: str) -> None:
         {"items": [[{"firstName": "Jane"}]]},
         {"phoneNumber": 0},
         {"ok": [1, 2.5, True, None, "INV-2026-0042"]},
+        # Strings are checked joined: digits or parts of a value split across strings match
+        # the pre-check, never a value pattern.
+        {"a": "1", "b": "2"},
+        {"a": "07700", "b": "900123"},
+        {"a": "jane", "b": "@example.com"},
+        {"a": "12-34", "b": "-56", "c": ["SW1A", "1AA"]},
+        {"a": "x", "b": {"c": "call 07700 900123"}},
+        {"a": "sort 12-34-56", "b": "plain"},
+        "sort 12-34-56",
+        ["v2", {"iban": "GB29 NWBK 6016 1331 9268 19"}],
+        # The same keys, empty and then not: the per-key-set cache decides names, not values.
+        {"email": "", "id": "1"},
+        {"email": "x", "id": "1"},
+        {"note": "a\x00b"},
     ],
 )
 def test_the_payload_is_returned_as_is_exactly_when_nothing_is_masked(
-    payload: dict[str, object],
+    payload: object,
 ) -> None:
+    if not isinstance(payload, dict):  # a top-level list or string: the walk underneath
+        full = []
+        assert (_redact(payload, "", full) != payload) == _needs_masking(payload) == bool(full)
+        return
     cleaned, masked = redact(payload)
     full: list[str] = []
     assert _redact(payload, "", full) == cleaned  # the same result as the full walk

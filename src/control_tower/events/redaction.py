@@ -87,22 +87,39 @@ def _redact(value: Any, path: str, masked: list[str]) -> Any:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _personal_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Payloads of a type share their keys: decide once per set of keys, not per key.
+    return tuple(key for key in keys if _personal_key(str(key)))
+
+
 def _needs_masking(value: Any) -> bool:
-    """Whether `_redact` would change anything: the same rules, without copying or paths."""
+    """Whether `_redact` would change anything: the same rules, without copying or paths.
+
+    Every string is checked in one search over all of them joined by NUL, which no value
+    pattern matches: a match of the joined text is a match inside one string, with the same
+    word boundaries as alone (`test_redaction_precheck.py`)."""
+    strings: list[str] = []
     pending = [value]
     while pending:
         item = pending.pop()
-        if isinstance(item, str):
-            if _may_hold_personal_value(item):
-                return True
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if _personal_key(str(key)) and child not in (None, ""):
+        if isinstance(item, dict):
+            for key in _personal_keys(tuple(item)):
+                if item[key] not in (None, ""):
                     return True
-                pending.append(child)
+            children: Any = item.values()
         elif isinstance(item, list):
-            pending.extend(item)
-    return False
+            children = item
+        else:
+            if isinstance(item, str):
+                strings.append(item)
+            continue
+        for child in children:
+            if isinstance(child, str):
+                strings.append(child)
+            elif isinstance(child, dict | list):
+                pending.append(child)
+    return bool(strings) and _may_hold_personal_value("\x00".join(strings))
 
 
 def redact(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
