@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, select, text
 
 from control_tower.db import build_engine, write_lock
-from control_tower.events.group_commit import GroupCommitter
+from control_tower.events.group_commit import PROCESS_MAX_ROWS, GroupCommitter
 from control_tower.events.writer_process import WriterConfig
 from control_tower.kit.errors import Unavailable
 from control_tower.kit.json_text import loads_text
@@ -156,3 +156,19 @@ def test_a_store_the_child_cannot_open_gives_503(tmp_path: Path) -> None:
 
     assert isinstance(with_committer(engine, url, scenario), Unavailable)
     engine.dispose()
+
+
+def test_large_commits_run_in_a_thread(engine: Engine, database_url: str) -> None:
+    # A commit's GIL hand-offs are shared by its rows: from PROCESS_MAX_ROWS rows on, sending
+    # them to the child would cost more than the hand-offs (group_commit.py).
+    large = [row(f"big-{i}") for i in range(PROCESS_MAX_ROWS)]
+
+    async def scenario(committer: GroupCommitter) -> tuple[int, int, list[str]]:
+        small = await committer.submit([row("small")])
+        big = await committer.submit(large)
+        kinds = sorted({o.kind for o in small + big})
+        return committer.commits, committer.process_commits, kinds
+
+    commits, in_process, kinds = with_committer(engine, database_url, scenario)
+    assert (commits, in_process, kinds) == (2, 1, ["accepted"])
+    assert len(stored_ids(engine)) == PROCESS_MAX_ROWS + 1

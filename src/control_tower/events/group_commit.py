@@ -66,6 +66,7 @@ class GroupCommitter:
         self._children: asyncio.Queue[WriterProcess] | None = None
         self._all_children: list[WriterProcess] = []
         self.commits = 0
+        self.process_commits = 0  # of `commits`, those a writer process made
         self.on_commit: list[Callable[[], None]] = []
 
     async def start(self) -> None:
@@ -170,6 +171,7 @@ class GroupCommitter:
                     outcomes = await child.write(rows)
                 finally:
                     self._children.put_nowait(child)
+                self.process_commits += 1
             else:
                 loop = asyncio.get_running_loop()
                 outcomes = await loop.run_in_executor(self._threads, self._write, rows)
