@@ -25,15 +25,31 @@ EXTRA_SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "properties": {"e": {"enum": ["x", "y"]}}, "required": ["e"]},
     {"type": "object", "additionalProperties": False, "properties": {"k": {}}},
     {"type": "object", "properties": {"b": {"type": ["boolean", "null"]}}},
+    # Nested objects, names that would break generated source if written into it, no checks.
+    {
+        "type": "object",
+        "properties": {
+            "k": {
+                "type": "object",
+                "required": ["n"],
+                "properties": {"n": {"type": "integer", "minimum": 1}},
+                "additionalProperties": False,
+            },
+            'we"ird\n': {"type": "string"},
+            "e": {},
+        },
+    },
+    {"required": ["s"]},
+    {"type": ["integer", "string"], "maximum": 5, "maxLength": 2},
 ]
 
 
 def payloads() -> list[dict[str, Any]]:
     """Each sample under each field name any schema uses, plus a few whole objects."""
-    names = {"e", "k", "n", "s", "p", "b", "other"}
+    names = {"e", "k", "n", "s", "p", "b", "other", 'we"ird\n'}
     for etype in load_default_catalog().event_types:
         names.update(etype.payload_schema.get("properties", {}))
-    out: list[dict[str, Any]] = [{}]
+    out: list[dict[str, Any]] = [{}, {"k": {"n": 2}}, {"k": {"n": 0}}, {"k": {"n": 2, "m": 1}}]
     for name in sorted(names):
         out += [{name: value} for value in SAMPLES]
     return out
