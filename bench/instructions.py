@@ -78,12 +78,15 @@ def _app(kind: str, workdir: str, database_url: str) -> tuple[ASGIApp, dict[str,
     return create_app(), token
 
 
-def _requests(token: dict[str, Any], count: int, batch: int) -> list[tuple[dict[str, Any], bytes]]:
-    ids = itertools.count()
+def _requests(
+    token: dict[str, Any], count: int, batch: int, prefix: str
+) -> list[tuple[dict[str, Any], bytes]]:
+    # A prefix per call: the measured events must be new, not duplicates of the warm-up's.
+    ids = (f"{prefix}-{n}" for n in itertools.count())
     key = token["hmac_secret"].encode()
     out = []
     for _ in range(count):
-        events = [{"event_id": f"e-{next(ids)}", **EVENT_TEMPLATE} for _ in range(batch)]
+        events = [{"event_id": next(ids), **EVENT_TEMPLATE} for _ in range(batch)]
         path, value = (
             ("/events", events[0]) if batch == 1 else ("/events/batch", {"events": events})
         )
@@ -144,8 +147,8 @@ async def _measure(app: ASGIApp, token: dict[str, Any], args: argparse.Namespace
     if started["type"] != "lifespan.startup.complete":
         raise RuntimeError(f"lifespan: {started}")
     batch = args.batch_size
-    await _drive(app, _requests(token, max(1, WARMUP_REQUESTS // batch), batch))
-    measured = _requests(token, args.requests, batch)
+    await _drive(app, _requests(token, max(1, WARMUP_REQUESTS // batch), batch, "warm-up"))
+    measured = _requests(token, args.requests, batch, "measured")
     _callgrind_control("--instr=on")
     await _drive(app, measured)
     _callgrind_control("--dump")
