@@ -163,7 +163,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         worker_enabled=False,
         # Commits in a thread: a writer process per app would add its start-up (≈ 0.5 s) to
         # hundreds of tests. tests/events/test_writer_process.py and every test that runs
-        # `ct serve` (the default, a process on SQLite) cover the process.
+        # `ct serve` (the default) cover the process.
         ingest_writer="thread",
     )
 

@@ -91,7 +91,7 @@ class AppContext:
                         settings.log_level,
                         settings.log_json,
                     )
-                    if settings.ingest_writer_process()
+                    if settings.ingest_writer == "process"
                     else None
                 ),
             ),

@@ -61,11 +61,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Ingest transactions in flight at once on PostgreSQL (SQLite: always one).",
     )
-    ingest_writer: Literal["auto", "process", "thread"] = Field(
-        default="auto",
+    ingest_writer: Literal["process", "thread"] = Field(
+        default="process",
         description="Where ingest commits run: `process`, a child process per writer (commits "
-        "never compete with the API for the GIL); `thread`, threads of the API process; `auto`, "
-        "a process on SQLite and threads on PostgreSQL (where a process measured no faster).",
+        "never compete with the API for the GIL; commits of 256+ rows still run in a thread); "
+        "`thread`, threads of the API process.",
     )
     router_enabled: bool = Field(
         default=True, description="Run the event router with `ct serve` (`ct worker` runs one too)."
@@ -138,11 +138,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ct.sqlite3').resolve()}"
-
-    def ingest_writer_process(self) -> bool:
-        if self.ingest_writer == "auto":
-            return self.resolved_database_url().startswith("sqlite")
-        return self.ingest_writer == "process"
 
     def master_key(self) -> bytes:
         if self.secret_key:

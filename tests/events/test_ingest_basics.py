@@ -85,7 +85,7 @@ def test_stored_event_reads_back_in_snake_case(
 def test_the_contract_holds_with_commits_in_a_writer_process(
     settings: Settings, producer: Producer, engine: Engine
 ) -> None:
-    # `ct serve`'s default on SQLite (CT_INGEST_WRITER=auto); the other tests commit in a thread.
+    # `ct serve`'s default (CT_INGEST_WRITER=process); the other tests commit in a thread.
     app = create_app(settings.model_copy(update={"ingest_writer": "process"}))
     with TestClient(app, raise_server_exceptions=False) as client:
         assert app.ctx.committer.writer_pids()
