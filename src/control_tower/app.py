@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
@@ -48,9 +49,23 @@ class ControlTowerApp(FastAPI):
     """The API's FastAPI app, with its context as a plain attribute once the lifespan has
     started (`get_context`): `app.state.ctx`, kept for the UI, is found by Starlette's
     `State.__getattr__` after a failed ordinary lookup, ≈ 1.5 µs each time, several times per
-    request."""
+    request.
+
+    HTTP requests enter through `front`: the request context (id, access line, metrics), then
+    the direct ingest routes, then FastAPI's own stack for everything else."""
 
     ctx: AppContext
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self.front(scope, receive, send)
+
+    async def fastapi_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -127,8 +142,7 @@ def create_app(
     def home() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    app.add_middleware(DirectRoutes, routes=ingest_routes())
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.front = RequestContextMiddleware(DirectRoutes(app.fastapi_stack, ingest_routes()), metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from control_tower.auth.roles import Role
 from control_tower.events.router import ingest_routes
+from control_tower.kit.direct_routes import DirectRoutes
+from control_tower.kit.errors import Conflict
 from tests.helpers import Producer, Staff, assert_error, make_event
 
 
@@ -63,3 +70,25 @@ def test_other_methods_and_paths_take_the_ordinary_way(
     assert answer.status_code == 307
     assert answer.headers["location"].endswith("/events")
     assert client.get("/events/direct-2", headers=staff.headers(Role.maintainer)).status_code == 404
+
+
+def test_a_crash_in_a_direct_route_is_a_logged_json_500(capsys: pytest.CaptureFixture[str]) -> None:
+    async def boom(_request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    async def conflict(_request: Request) -> Response:
+        raise Conflict("taken", code="event_id_conflict")
+
+    async def ordinary(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("ordinary", status_code=200)(scope, receive, send)
+
+    routes = [
+        APIRoute("/boom", boom, methods=["POST"]),
+        APIRoute("/conflict", conflict, methods=["POST"]),
+    ]
+    # Not entered as a context: no lifespan, which `ordinary` does not speak.
+    client = TestClient(DirectRoutes(ordinary, routes), raise_server_exceptions=True)
+    assert_error(client.post("/boom"), 500, "internal_error")  # raised nothing to the server
+    assert_error(client.post("/conflict"), 409, "event_id_conflict")
+    assert client.post("/elsewhere").text == "ordinary"
+    assert "unhandled_error" in capsys.readouterr().out

@@ -1,12 +1,14 @@
-"""Hot routes dispatched straight to their endpoint, past Starlette's routing and FastAPI's handler.
+"""Hot routes dispatched straight to their endpoint, past FastAPI's whole stack.
 
 For an endpoint that takes only the `Request` and returns a `Response` (the ingest doors), the
-layers between the middleware and the endpoint — route matching over every route, FastAPI's
-request handler, its exception and exit-stack middleware — do nothing but cost time: measured
-under load, more than the endpoint's own work (docs/benchmarks.md). This middleware sits inside
-`RequestContextMiddleware` (request id, access line, HTTP metrics stay as for every route) and
-answers a domain error as the app's error handler does (`ct_error_response`). The route stays an
-ordinary FastAPI route for OpenAPI, the role walk and every other method or path.
+layers between the server and the endpoint — Starlette's error middleware and its send wrapper,
+route matching over every route, FastAPI's request handler, its exception and exit-stack
+middleware — do nothing but cost time: measured under load, more than the endpoint's own work
+(docs/benchmarks.md). This sits inside `RequestContextMiddleware` (request id, access line,
+HTTP metrics stay as for every route), in front of the FastAPI app (`ControlTowerApp.__call__`),
+and answers errors as the app's handlers do: a domain error with `ct_error_response`, anything
+else with `crash_response` (logged, 500). The route stays an ordinary FastAPI route for
+OpenAPI, the role walk and every other method or path.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_tower.kit.errors import CTError
-from control_tower.kit.http_errors import ct_error_response
+from control_tower.kit.http_errors import crash_response, ct_error_response
 
 
 class DirectRoutes:
@@ -39,4 +41,6 @@ class DirectRoutes:
             response = await route.endpoint(Request(scope, receive, send))
         except CTError as exc:
             response = ct_error_response(exc)
+        except Exception as exc:
+            response = crash_response(exc)
         await response(scope, receive, send)

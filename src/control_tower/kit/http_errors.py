@@ -63,8 +63,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", error=type(exc).__name__, exc_info=exc)
-        return JSONResponse(
-            error_body("internal_error", "CT failed to handle this request; it was logged"),
-            status_code=500,
-        )
+        return crash_response(exc)
+
+
+def crash_response(exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler expected: logged, and a 500 with the usual body."""
+    log.error("unhandled_error", error=type(exc).__name__, exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "CT failed to handle this request; it was logged"),
+        status_code=500,
+    )
