@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +187,21 @@ def test_log_timestamps_are_utc_iso_with_z() -> None:
     after = datetime.now(UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", text), text
     assert before.replace(microsecond=0) <= datetime.fromisoformat(text) <= after
+
+
+def test_generated_request_ids_are_unique_and_drawn_again_after_fork() -> None:
+    from control_tower.observability.middleware import _request_ids
+
+    ids = {_request_ids.next() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in list(ids)[:10])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: another prefix than the parent's
+        os.write(write, _request_ids.next().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child_id[:24] != _request_ids.next()[:24]

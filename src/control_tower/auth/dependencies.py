@@ -11,6 +11,7 @@ from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role, has_role
 from control_tower.context import AppContext
 from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized
+from control_tower.kit.http_headers import header
 
 
 def get_context(request: Request) -> AppContext:
@@ -33,8 +34,8 @@ def client_address(request: Request) -> str:
 async def authenticate(request: Request) -> Principal:
     """The caller's principal, after its rate limit; strangers are limited by address."""
     ctx = get_context(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    authorization = header(request, b"authorization") or ""
+    scheme, _, token = authorization.partition(" ")
     principal = None
     if scheme.lower() == "bearer" and token.strip():
         principal = await ctx.resolve_token(token.strip())

@@ -42,6 +42,7 @@ from control_tower.events.schemas import (
 )
 from control_tower.events.validation import envelopes
 from control_tower.kit.errors import Conflict, CTError, Unprocessable
+from control_tower.kit.http_headers import header
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_tower.settings import Settings
 
@@ -91,8 +92,8 @@ def producer_endpoint(limit: Callable[[Settings], int]) -> Callable[[Handler], A
 def _checked_json(request: Request, body: bytes, principal: Principal, ctx: AppContext) -> Any:
     verify_signature(
         body=body,
-        signature=request.headers.get("x-ct-signature"),
-        timestamp=request.headers.get("x-ct-timestamp"),
+        signature=header(request, b"x-ct-signature"),
+        timestamp=header(request, b"x-ct-timestamp"),
         principal=principal,
         master_key=ctx.master_key,
         now=ctx.clock.now(),
