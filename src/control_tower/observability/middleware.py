@@ -62,12 +62,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id.encode("ascii")))
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
                 limits: list[tuple[bytes, bytes]] | None = state.get("rate_limit_headers")
                 if limits:  # the caller's rate-limit headers (Decision.raw_headers)
-                    names = {name.lower() for name, _ in headers}
-                    headers += [(name, value) for name, value in limits if name not in names]
+                    present = dict(headers)  # ASGI response header names are lower case
+                    headers += [(name, value) for name, value in limits if name not in present]
                 message["headers"] = headers
             await send(message)
 
