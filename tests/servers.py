@@ -180,3 +180,20 @@ def run_server(env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Itera
         yield server
     finally:
         server.stop()
+
+
+def child_processes(server: CTServer, marker: bytes) -> list[int]:
+    """Live processes whose parent is the server and whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        state, parent = stat[0], int(stat[1])
+        if parent == server.process.pid and marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found

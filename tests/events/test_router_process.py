@@ -12,24 +12,19 @@ import httpx
 from control_tower.cli.worker import serve_router_metrics
 from control_tower.observability.metrics import Metrics
 from tests.helpers import Producer, make_event, process_running, wait_for
-from tests.servers import CTServer, bearer, create_token, producer_from_cli, run_server
+from tests.servers import (
+    CTServer,
+    bearer,
+    child_processes,
+    create_token,
+    producer_from_cli,
+    run_server,
+)
 
 
 def router_children(server: CTServer) -> list[int]:
     """Live `ct worker --supervised` processes whose parent is the server."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        state, parent = stat[0], int(stat[1])
-        if parent == server.process.pid and b"--supervised" in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return child_processes(server, b"--supervised")
 
 
 def routed(http: httpx.Client, headers: dict[str, str], event_id: str) -> bool:

@@ -19,6 +19,7 @@ from control_tower.kit.json_text import loads_text
 from control_tower.models import event_routes, events
 from tests.events.test_group_commit import row
 from tests.helpers import process_running, wait_for
+from tests.servers import child_processes, run_server
 
 T = TypeVar("T")
 
@@ -172,3 +173,13 @@ def test_large_commits_run_in_a_thread(engine: Engine, database_url: str) -> Non
     commits, in_process, kinds = with_committer(engine, database_url, scenario)
     assert (commits, in_process, kinds) == (2, 1, ["accepted"])
     assert len(stored_ids(engine)) == PROCESS_MAX_ROWS + 1
+
+
+def test_writer_children_end_when_ct_serve_is_killed(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    with run_server(server_env, tmp_path / "logs") as server:
+        children = wait_for(lambda: child_processes(server, b"control_tower.events.writer_process"))
+        os.kill(server.process.pid, signal.SIGKILL)  # the API only: its children see EOF
+        server.process.wait(timeout=10)
+        wait_for(lambda: not any(process_running(pid) for pid in children))
