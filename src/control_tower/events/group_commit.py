@@ -5,10 +5,13 @@ only ever sent for an event that is durable. Committing many requests at once am
 cost of a transaction (an fsync on SQLite, a round trip and WAL flush on PostgreSQL).
 
 SQLite takes one writer at a time, so one commit is in flight there. PostgreSQL inserts side by
-side, so `writers` commits may be in flight at once, each on its own thread and connection:
-with one, CT waited on the database's round trip and the database on CT (docs/benchmarks.md).
+side, so `writers` commits may be in flight at once, each on its own connection: with one,
+CT waited on the database's round trip and the database on CT (docs/benchmarks.md).
 Two commits holding the same event_id cannot both insert it: the unique index makes the later
 wait for the earlier and then find it, so it is answered as a duplicate or a conflict.
+
+A writer is a child process (`writer_process.py`, the default) or a thread of this process;
+with children, commits of `PROCESS_MAX_ROWS` rows or more still run in a thread.
 """
 
 from __future__ import annotations
