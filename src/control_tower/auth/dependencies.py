@@ -34,7 +34,7 @@ def client_address(request: Request) -> str:
 async def authenticate(request: Request) -> Principal:
     """The caller's principal, after its rate limit; strangers are limited by address."""
     ctx = get_context(request)
-    authorization = header(request, b"authorization") or ""
+    authorization = header(request.scope, b"authorization") or ""
     scheme, _, token = authorization.partition(" ")
     principal = None
     if scheme.lower() == "bearer" and token.strip():

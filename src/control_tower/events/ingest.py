@@ -32,7 +32,7 @@ from control_tower.kit.signing import signature_matches
 
 async def read_bounded_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes `limit` bytes (chunked too)."""
-    declared = header(request, b"content-length")
+    declared = header(request.scope, b"content-length")
     if declared is not None:
         try:
             declared_size = int(declared)
@@ -94,7 +94,7 @@ def verify_signature(
 
 
 def require_json(request: Request) -> None:
-    content_type = header(request, b"content-type") or ""
+    content_type = header(request.scope, b"content-type") or ""
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {content_type or 'missing'!r}"

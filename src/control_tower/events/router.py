@@ -92,8 +92,8 @@ def producer_endpoint(limit: Callable[[Settings], int]) -> Callable[[Handler], A
 def _checked_json(request: Request, body: bytes, principal: Principal, ctx: AppContext) -> Any:
     verify_signature(
         body=body,
-        signature=header(request, b"x-ct-signature"),
-        timestamp=header(request, b"x-ct-timestamp"),
+        signature=header(request.scope, b"x-ct-signature"),
+        timestamp=header(request.scope, b"x-ct-timestamp"),
         principal=principal,
         master_key=ctx.master_key,
         now=ctx.clock.now(),

@@ -77,7 +77,6 @@ class WriterProcess:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._exiting: list[subprocess.Popen[bytes]] = []  # abandoned children, reaped later
-        self.starts = 0
 
     @property
     def pid(self) -> int | None:
@@ -96,7 +95,6 @@ class WriterProcess:
             raise
         finally:
             child.close()
-        self.starts += 1
         self._reader, self._writer = await asyncio.open_unix_connection(sock=parent)
         # The store's address travels over the socket, not argv: a PostgreSQL URL may hold a
         # password, and a command line is visible to every user of the machine.

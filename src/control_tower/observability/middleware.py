@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_tower.kit.http_headers import header
 from control_tower.observability.logging import access_line
 from control_tower.observability.metrics import Metrics
 
@@ -46,11 +47,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
+        incoming = header(scope, b"x-request-id") or ""
         request_id = incoming if _REQUEST_ID.match(incoming) else _request_ids.next()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
