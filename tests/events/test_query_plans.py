@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, Select
+from sqlalchemy.exc import OperationalError
 
 from control_tower.catalog import load_default_catalog
 from control_tower.db import unit_of_work
@@ -129,3 +130,21 @@ def test_a_claim_reads_due_rows_in_ingest_order_from_the_index_without_sorting(
     assert "ix_event_routes_status_seq" in observed, observed
     assert "Sort" not in observed, observed
     assert "TEMP B-TREE" not in observed, observed
+
+
+def test_a_locked_batch_reads_due_rows_from_the_index_and_each_event_by_its_id(
+    loaded: Engine,
+) -> None:
+    """PostgreSQL's router claims and reads a batch in one statement (`due_events`); SQLite's
+    router leases instead (`leased_events`, the test above), and has no LATERAL."""
+    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
+    due = router.due("pending", datetime.now(UTC), 50)
+    if loaded.dialect.name == "sqlite":
+        with pytest.raises(OperationalError, match="syntax error"):
+            explain(loaded, router.due_events(due))
+        return
+    observed = explain(loaded, router.due_events(due))
+    assert "Index Scan using ix_event_routes_status_seq" in observed, observed
+    assert "LockRows" in observed, observed
+    assert "Index Scan using uq_events_event_id" in observed, observed
+    assert "Seq Scan" not in observed, observed

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -207,3 +209,68 @@ def test_router_keeps_per_correlation_counts_across_batches(
     assert (row.last_at, row.last_event_id, row.last_type) == (
         base - timedelta(minutes=1), last, "backend.fn.error",
     )  # fmt: skip
+
+
+class Crash(BaseException):
+    """A router process dying mid-batch (not an Exception: nothing retries or records it)."""
+
+
+def test_a_batch_in_progress_is_skipped_and_a_crash_releases_it_at_once_on_postgresql(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock, backend: str
+) -> None:
+    """PostgreSQL holds a batch with row locks for one transaction; SQLite with a lease."""
+    ids = [heartbeat(emit) for _ in range(5)]
+    entered, release = threading.Event(), threading.Event()
+
+    def stalls_then_crashes(_catalog: Catalog, _rows: Sequence[Mapping[Any, Any]]) -> Any:
+        entered.set()
+        release.wait(30)
+        raise Crash()
+
+    config = RouterConfig(lease_seconds=30)
+    dying = Router(engine, catalog, clock, config, handlers=[stalls_then_crashes], name="dying")
+    other = Router(engine, catalog, clock, config, name="other")
+    crashed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            dying.route_once()
+        except Crash as exc:
+            crashed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert entered.wait(30)
+    assert other.route_once().routed == 0  # held by the dying router: skipped, not waited for
+    release.set()
+    thread.join(30)
+    assert crashed
+    if backend == "postgresql":
+        # The transaction rolled back with the crash: nothing leased, nothing to wait for.
+        assert other.drain().routed == 5
+    else:
+        assert other.route_once().routed == 0  # the lease outlives its router…
+        clock.advance(timedelta(seconds=31))
+        assert other.drain().routed == 5  # …until it expires
+    assert rollup_events(engine, "backend") == 5
+    assert {route_status(engine, event_id)[0] for event_id in ids} == {"routed"}
+
+
+def test_a_batch_applies_due_retries_first_then_new_events_in_ingest_order(
+    engine: Engine, emit: Emit, catalog: Catalog, clock: FrozenClock
+) -> None:
+    """What route_once hands the handlers, on each store's path (lease or row locks)."""
+    seen: list[str] = []
+
+    def records(_catalog: Catalog, rows: Sequence[Mapping[Any, Any]]) -> Any:
+        seen.extend(row["event_id"] for row in rows)
+        return lambda _conn: None
+
+    small = Router(engine, catalog, clock, RouterConfig(batch_size=5, backoff_base_seconds=2))
+    bad = emit("system.heartbeat", "backend", {"system_id": "no-such-system"})
+    assert small.route_once().retrying == 1
+    backlog = [heartbeat(emit) for _ in range(12)]
+    clock.advance(timedelta(seconds=5))
+    recording = Router(engine, catalog, clock, RouterConfig(batch_size=5), handlers=[records])
+    assert recording.route_once().routed == 5
+    assert seen == [bad, *backlog[:4]]

@@ -1,16 +1,19 @@
 """Per-key rate limits with GCRA (a token bucket kept as one timestamp per key).
 
 On SQLite the state lives in process memory: the SQLite deployment is one process. On
-PostgreSQL it lives in the `rate_limits` table and one atomic upsert decides each request, so
-every replica shares the same budget.
+PostgreSQL it lives in the `rate_limits` table and atomic statements take units from it, so
+every replica shares the same budget; a process serving a busy token takes a short lease of
+units at once (see `AsyncPostgresRateLimiter`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -88,17 +91,21 @@ class MemoryRateLimiter:
 # psycopg placeholders: the limiter talks to the driver directly; it runs on every request and
 # SQLAlchemy's per-statement work cost more than the round trip.
 #
-# One statement takes `n` waiting hits of one key at once: it locks the key's row, advances its
+# One statement takes up to `n` units of one key at once: it locks the key's row, first gives
+# back `give_back` seconds (units of an expired lease that were never used), advances the
 # theoretical arrival time by as many intervals as the budget allows (at most n), and returns
-# the time before and after, from which each hit's decision follows. The small epsilon keeps
-# float rounding from refusing the last unit of a full bucket.
+# the time before and after, from which each unit's decision follows. GCRA's state is a count
+# of spent intervals, so giving back units taken earlier leaves every later taker's units in
+# place; the bucket never gets fuller than full (`now`). The small epsilon keeps float rounding
+# from refusing the last unit of a full bucket.
 _TAKE = """
     WITH prior AS (
-        SELECT tat FROM rate_limits WHERE key = %(key)s FOR UPDATE
+        SELECT GREATEST(tat - %(give_back)s, %(now)s) AS tat
+          FROM rate_limits WHERE key = %(key)s FOR UPDATE
     )
     UPDATE rate_limits
-       SET tat = GREATEST(prior.tat, %(now)s) + %(interval)s * LEAST(%(n)s, GREATEST(0, FLOOR(
-                 (%(capacity)s - GREATEST(prior.tat - %(now)s, 0)) / %(interval)s + 1e-9)))
+       SET tat = prior.tat + %(interval)s * LEAST(%(n)s, GREATEST(0, FLOOR(
+                 (%(capacity)s - (prior.tat - %(now)s)) / %(interval)s + 1e-9)))
       FROM prior
      WHERE rate_limits.key = %(key)s
     RETURNING prior.tat, rate_limits.tat
@@ -113,13 +120,68 @@ class _Hit:
     answer: asyncio.Future[Decision]
 
 
+LEASE_SECONDS = 0.2
+LEASE_MIN_HITS = 10  # hits in one lease-length window that make a key busy enough to lease
+_MAX_KEYS = 4096
+
+
+@dataclass
+class _KeyState:
+    """One key's traffic in this process and the units it holds on lease."""
+
+    window_start: float = 0.0  # monotonic
+    window_hits: int = 0
+    last_window_hits: int = 0  # hits in the window before: the expected hits in the next one
+    lease_limit: Limit | None = None
+    lease_units: int = 0  # taken from the shared budget, not yet granted
+    lease_tat: float = 0.0  # the theoretical arrival time the next leased unit brings
+    lease_expires: float = 0.0  # monotonic
+    give_back: float = 0.0  # seconds of budget from expired leases, returned by the next take
+
+    def count(self, mono: float, window: float) -> None:
+        elapsed = mono - self.window_start
+        if elapsed >= window:
+            self.last_window_hits = self.window_hits if elapsed < 2 * window else 0
+            self.window_start, self.window_hits = mono, 0
+        self.window_hits += 1
+
+    def grant_leased(self, limit: Limit, now: float, mono: float) -> Decision | None:
+        """A unit from the lease, or None when there is no usable one (an unusable lease
+        is ended and its units are given back with the next take)."""
+        if not self.lease_units:
+            return None
+        if self.lease_limit == limit and mono < self.lease_expires:
+            self.lease_units -= 1
+            tat, self.lease_tat = self.lease_tat, self.lease_tat + limit.interval
+            return decide(limit, tat, now, True)
+        self.end_lease()
+        return None
+
+    def end_lease(self) -> None:
+        if self.lease_limit is not None:
+            self.give_back += self.lease_units * self.lease_limit.interval
+        self.lease_units, self.lease_limit = 0, None
+
+    def idle(self, mono: float, window: float) -> bool:
+        return (
+            not self.lease_units and not self.give_back and (mono - self.window_start >= 2 * window)
+        )
+
+
 class AsyncPostgresRateLimiter:
     """The PostgreSQL limiter on the event loop, with psycopg's async connections.
 
     Hits are coalesced per key: while one round trip for a key is in flight, the hits that
     arrive for it wait and the next round trip decides them all with one statement, so a busy
     token costs one round trip per batch of concurrent requests, not one per request; the
-    decisions are the ones the hits would get one by one. No thread per request: a thread hop
+    decisions are the ones the hits would get one by one. A key busy enough to have had
+    `LEASE_MIN_HITS` hits in the last `lease_seconds` (0.2 s) also takes, in the same statement, a
+    lease of as many units more as it had hits then (never more than the budget holds): the
+    hits that follow within `lease_seconds` are decided from the lease in memory, with no round
+    trip; units the lease did not use go back to the shared budget with the key's next
+    statement. Every unit granted anywhere was taken from the shared budget first, so replicas
+    together never exceed it; while a process holds a lease, other processes see those units
+    as spent. No thread per request: a thread hop
     plus the GIL hand-offs cost more than the round trip itself. The connections are
     autocommit with `synchronous_commit=off`: losing the last fraction of a second of
     rate-limit state in a PostgreSQL crash is harmless, and not waiting for a WAL flush keeps
@@ -128,17 +190,20 @@ class AsyncPostgresRateLimiter:
 
     shared = True
 
-    def __init__(self, engine: Engine, size: int = 8) -> None:
+    def __init__(self, engine: Engine, size: int = 8, lease_seconds: float = LEASE_SECONDS) -> None:
         url = engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
         self._size = size
+        self._lease_seconds = lease_seconds
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots: asyncio.Semaphore | None = None
         self._waiting: dict[str, list[_Hit]] = {}
         self._draining: set[str] = set()
         self._known: set[str] = set()  # keys whose row exists
+        self._keys: dict[str, _KeyState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.round_trips = 0
+        self.leased_grants = 0
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
@@ -146,6 +211,16 @@ class AsyncPostgresRateLimiter:
         )
 
     async def hit_async(self, key: str, limit: Limit, now: float) -> Decision:
+        mono = time.monotonic()
+        state = self._keys.get(key)
+        if state is None:
+            if len(self._keys) >= _MAX_KEYS:
+                self._forget_idle(mono)
+            state = self._keys[key] = _KeyState(window_start=mono)
+        state.count(mono, self._lease_seconds)
+        if key not in self._draining and (leased := state.grant_leased(limit, now, mono)):
+            self.leased_grants += 1
+            return leased
         loop = asyncio.get_running_loop()
         hit = _Hit(limit, now, loop.create_future())
         self._waiting.setdefault(key, []).append(hit)
@@ -159,6 +234,9 @@ class AsyncPostgresRateLimiter:
     async def _drain(self, key: str) -> None:
         try:
             while waiting := self._waiting.pop(key, None):
+                waiting = self._from_lease(key, waiting)
+                if not waiting:
+                    continue
                 # One limit per statement: a token's limit can change between two hits.
                 same = [h for h in waiting if h.limit == waiting[0].limit]
                 rest = [h for h in waiting if h.limit != waiting[0].limit]
@@ -182,20 +260,61 @@ class AsyncPostgresRateLimiter:
     async def _take(self, key: str, hits: list[_Hit]) -> list[Decision]:
         limit = hits[0].limit
         now = max(hit.now for hit in hits)
+        state = self._keys.setdefault(key, _KeyState(window_start=time.monotonic()))
+        state.end_lease()
+        expected = state.last_window_hits
+        lease = expected if expected >= LEASE_MIN_HITS else 0
+        give_back, state.give_back = state.give_back, 0.0
         params = {
-            "key": key, "now": now, "n": len(hits),
+            "key": key, "now": now, "n": len(hits) + lease, "give_back": give_back,
             "interval": limit.interval, "capacity": limit.capacity,
         }  # fmt: skip
-        row = await self._execute(key, params)
-        before, after = float(row[0]), float(row[1])
-        start = max(before, now)
+        try:
+            row = await self._execute(key, params)
+        except BaseException:
+            state.give_back += give_back  # not returned: try again with the next take
+            raise
+        start, after = float(row[0]), float(row[1])
         granted = round((after - start) / limit.interval)
+        if granted > len(hits):
+            state.lease_limit, state.lease_units = limit, granted - len(hits)
+            state.lease_tat = start + (len(hits) + 1) * limit.interval
+            state.lease_expires = time.monotonic() + self._lease_seconds
         return [
             decide(limit, start + (i + 1) * limit.interval, now, True)
             if i < granted
             else decide(limit, after + limit.interval, now, False)
             for i in range(len(hits))
         ]
+
+    async def _give_back(self, key: str, state: _KeyState) -> None:
+        """Return unused leased units when closing (best effort: a store that is gone keeps
+        them spent, which errs on the strict side)."""
+        give_back, state.give_back = state.give_back, 0.0
+        params = {
+            "key": key, "now": time.time(), "n": 0, "give_back": give_back,
+            "interval": 1.0, "capacity": 0.0,
+        }  # fmt: skip
+        with contextlib.suppress(Exception):  # closing must not fail over rate-limit state
+            await self._execute(key, params)
+
+    def _from_lease(self, key: str, waiting: list[_Hit]) -> list[_Hit]:
+        """Decide what the lease taken by the last statement covers; the rest still wait."""
+        state, mono = self._keys.get(key), time.monotonic()
+        if state is None or not state.lease_units:
+            return waiting
+        rest = []
+        for hit in waiting:
+            if leased := state.grant_leased(hit.limit, hit.now, mono):
+                self.leased_grants += 1
+                hit.answer.set_result(leased)
+            else:
+                rest.append(hit)
+        return rest
+
+    def _forget_idle(self, mono: float) -> None:
+        for key in [k for k, state in self._keys.items() if state.idle(mono, self._lease_seconds)]:
+            del self._keys[key]
 
     async def _execute(self, key: str, params: dict[str, Any]) -> tuple[Any, ...]:
         if self._slots is None:
@@ -226,6 +345,10 @@ class AsyncPostgresRateLimiter:
         raise RuntimeError(f"rate limit state for {key!r} could not be read")
 
     async def aclose(self) -> None:
+        for key, state in list(self._keys.items()):
+            state.end_lease()
+            if state.give_back and key in self._known:
+                await self._give_back(key, state)
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()

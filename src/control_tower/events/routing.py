@@ -1,11 +1,15 @@
 """The router: claims outbox rows with a lease, applies each event to the handlers once.
 
-Several routers may run (in `ct serve` and in `ct worker` processes). On PostgreSQL they claim
-with `FOR UPDATE SKIP LOCKED`; on SQLite the write lock serialises claims. A claim is a lease:
-a router that dies mid-batch leaves rows whose lease expires and another router takes them.
-A batch's effects and its "routed" marks commit together, and only while the lease is still
-ours, so an event is never applied twice. A failing event is retried with exponential backoff
-and jitter, alone, and after `max_attempts` it is `dead` (the DLQ) with its last error.
+Several routers may run (in `ct serve` and in `ct worker` processes). On SQLite a claim is a
+lease, written in its own transaction (the write lock serialises claims, and is not held while
+the batch is read and folded): a router that dies mid-batch leaves rows whose lease expires and
+another router takes them; a batch's effects and its "routed" marks commit together, and only
+while the lease is still ours. On PostgreSQL a batch is claimed, applied and marked in one
+transaction that holds its rows with `FOR UPDATE SKIP LOCKED`: other routers skip them, a
+router that dies rolls back and releases them at once, and no lease has to be written and
+cleared for each event. Either way an event is never applied twice. A failing event is retried
+with exponential backoff and jitter, alone, and after `max_attempts` it is `dead` (the DLQ)
+with its last error.
 """
 
 from __future__ import annotations
@@ -18,7 +22,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
@@ -33,6 +51,9 @@ ROUTED_COLUMNS = ("seq", "event_id", "type", "source", "occurred_at", "received_
                   "correlation_id", "payload")  # fmt: skip
 # Claim order: due retries first (few, and never starved by a backlog of new events).
 CLAIMABLE = ("retrying", "pending")
+# A batch's event ids as one array parameter (PostgreSQL): 500 bound values in an IN list cost
+# the router more Python than the rest of the batch's statements.
+_BATCH_IDS = bindparam("ids", type_=postgresql.ARRAY(String))
 
 
 @dataclass
@@ -152,6 +173,9 @@ class Router:
         """Claim one batch and apply it; the unit a loop or a test drives."""
         now = self.clock.now()
         report = RouteReport()
+        if self.engine.dialect.name == "postgresql":
+            self._route_locked(now, report)
+            return report
         ids = self.claim(now)
         if not ids:
             return report
@@ -169,6 +193,61 @@ class Router:
                 except Exception as exc:
                     self._fail(event_id, now, exc, report)
         return report
+
+    def _route_locked(self, now: datetime, report: RouteReport) -> None:
+        """PostgreSQL: one batch claimed, applied and marked in one transaction; if it fails,
+        each event alone in a transaction of its own, so only the bad one is retried."""
+        try:
+            self._apply_locked(now, report)
+        except _BatchFailed as failed:
+            for event_id in failed.ids:
+                try:
+                    self._apply_locked(now, report, only=event_id)
+                except _BatchFailed as alone:
+                    claimable = and_(
+                        event_routes.c.event_id == event_id, event_routes.c.status.in_(CLAIMABLE)
+                    )
+                    self._fail(event_id, now, alone.cause, report, claimable)
+
+    def _apply_locked(self, now: datetime, report: RouteReport, only: str | None = None) -> None:
+        with unit_of_work(self.engine, write=True) as conn:
+            rows: list[Any] = []
+            for status in CLAIMABLE:
+                room = self.config.batch_size - len(rows)
+                if room <= 0:
+                    break
+                due = self.due(status, now, room)
+                if only is not None:
+                    due = due.where(event_routes.c.event_id == only)
+                rows += conn.execute(self.due_events(due)).mappings().all()
+            if not rows:
+                return
+            ids = [row["event_id"] for row in rows]
+            try:
+                touched: set[str] = set()
+                for handler in self.handlers:
+                    touched |= handler(self.catalog, rows)(conn) or set()
+                self._mark(
+                    conn, event_routes.c.event_id == any_(_BATCH_IDS), now,
+                    status="routed", values={"last_error": None}, params={"ids": ids},
+                )  # fmt: skip
+            except Exception as exc:
+                raise _BatchFailed(ids, exc) from exc
+        report.routed += len(ids)
+        report.touched_systems |= touched
+
+    def due_events(self, due: Select[Any]) -> Select[Any]:
+        """The events of the rows `due` locks, in ingest order (PostgreSQL; a test EXPLAINs it)."""
+        locked = due.subquery("locked")
+        # LIMIT 1 keeps the planner from flattening the lookup into a join: on a small table it
+        # would hash a sequential scan of all events, which stops being cheap as the table grows.
+        event = (
+            select(*(events.c[name] for name in ROUTED_COLUMNS))
+            .where(events.c.event_id == locked.c.event_id)
+            .limit(1)
+            .lateral("event")
+        )
+        return select(event).select_from(locked).join(event, true()).order_by(event.c.seq)
 
     def leased_events(self, ids: Sequence[str]) -> Select[Any]:
         """The events of `ids` this router still holds, in ingest order (a test EXPLAINs it)."""
@@ -192,7 +271,9 @@ class Router:
             touched: set[str] = set()
             for effect in effects:
                 touched |= effect(conn) or set()
-            marked = self._mark(conn, ids, now, status="routed", values={"last_error": None})
+            marked = self._mark(
+                conn, self._leased(ids), now, status="routed", values={"last_error": None}
+            )
             if marked != len(ids):
                 raise _LeaseLost()
             report.routed += len(ids)
@@ -201,34 +282,47 @@ class Router:
     def _mark(
         self,
         conn: Connection,
-        ids: Sequence[str],
+        ours: ColumnElement[bool],
         now: datetime,
         *,
         status: str,
         values: dict[str, Any],
+        params: dict[str, Any] | None = None,
     ) -> int:
         result = conn.execute(
             update(event_routes)
-            .where(self._leased(ids))
+            .where(ours)
             .values(status=status, lease_owner=None, lease_expires_at=None, updated_at=now,
-                    **values)
+                    **values),
+            params,
         )  # fmt: skip
         return int(result.rowcount or 0)
 
-    def _fail(self, event_id: str, now: datetime, exc: Exception, report: RouteReport) -> None:
+    def _fail(
+        self,
+        event_id: str,
+        now: datetime,
+        exc: Exception,
+        report: RouteReport,
+        ours: ColumnElement[bool] | None = None,
+    ) -> None:
+        """Count a failed attempt on the rows `ours` names (by default this router's lease)."""
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        if ours is None:
+            ours = self._leased([event_id])
         with unit_of_work(self.engine, write=True) as conn:
-            attempts = (
-                conn.execute(
-                    select(event_routes.c.attempts).where(event_routes.c.event_id == event_id)
-                ).scalar_one()
-                + 1
-            )
+            row = conn.execute(
+                select(event_routes.c.attempts).where(ours).with_for_update()
+            ).first()
+            if row is None:  # another router took it meanwhile
+                report.lost_lease += 1
+                return
+            attempts = row.attempts + 1
             dead = attempts >= self.config.max_attempts
             status = "dead" if dead else "retrying"
             delay = 0.0 if dead else backoff_seconds(attempts, self.config, self._rng)
             marked = self._mark(
-                conn, [event_id], now, status=status,
+                conn, ours, now, status=status,
                 values={"attempts": attempts, "last_error": error,
                         "available_at": now + timedelta(seconds=delay)},
             )  # fmt: skip
@@ -255,3 +349,12 @@ class Router:
 
 class _LeaseLost(Exception):
     """Another router took these rows after our lease expired; our work is rolled back."""
+
+
+class _BatchFailed(Exception):
+    """A handler or the mark failed for a locked batch (rolled back); the ids to try alone."""
+
+    def __init__(self, ids: list[str], cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.ids = ids
+        self.cause = cause
