@@ -116,6 +116,33 @@ def test_a_child_killed_during_a_commit_fails_that_commit_only(
     assert stored_ids(engine) == {"in-flight", "later"}
 
 
+def test_when_a_child_dies_under_a_shared_commit_each_request_is_committed_alone(
+    engine: Engine, database_url: str, backend: str
+) -> None:
+    """Two requests in one commit, the child killed inside it: they are not failed together,
+    each is committed on its own on a new child (and then a third commit finds a writer)."""
+
+    async def scenario(committer: GroupCommitter) -> tuple[list[str], int, int]:
+        [pid] = committer.writer_pids()
+        with hold_store(engine, backend):
+            pending = [
+                asyncio.ensure_future(committer.submit([row(name)])) for name in ("a", "b")
+            ]
+            await asyncio.sleep(0.5)  # both in the child's commit, waiting for the store
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)  # the recovery starts a new child, which waits too
+        kinds = [(await asyncio.wait_for(p, 30))[0].kind for p in pending]
+        [later] = await committer.submit([row("later")])
+        kinds.append(later.kind)
+        [new_pid] = committer.writer_pids()
+        return kinds, pid, new_pid
+
+    kinds, pid, new_pid = with_committer(engine, database_url, scenario)
+    assert kinds == ["accepted", "accepted", "accepted"]
+    assert new_pid != pid
+    assert stored_ids(engine) == {"a", "b", "later"}
+
+
 def test_payload_values_cross_the_process_boundary_exactly(
     engine: Engine, database_url: str
 ) -> None:

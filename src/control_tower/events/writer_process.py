@@ -18,16 +18,16 @@ its producer retries, never stored twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 import structlog
@@ -68,19 +68,81 @@ class WriterConfig(NamedTuple):
     log_json: bool = True
 
 
+Reply = dict[str, Any]
+OnReply = Callable[["Reply | BaseException"], None]
+
+
+class _Channel(asyncio.Protocol):
+    """The API's end of the socket: frames out, and each reply frame handed to the callback of
+    the message it answers (the child answers in order) from `data_received` itself. Replies
+    are what requests wait for: a task reading a stream would add a loop iteration (under
+    load about a millisecond) before anyone saw them."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiting: deque[OnReply] = deque()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, message: Any, on_reply: OnReply) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the writer process's socket is closed")
+        self._waiting.append(on_reply)
+        self.transport.write(_frame(message))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer)
+            end = _LENGTH.size + length
+            if len(buffer) < end:
+                break
+            reply = loads_text(bytes(buffer[_LENGTH.size : end]))
+            del buffer[:end]
+            self._answer(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        while self._waiting:
+            self._answer(ConnectionResetError(f"the writer process closed its socket ({exc})"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _answer(self, reply: Reply | BaseException) -> None:
+        if not self._waiting:
+            log.error("writer_process_unexpected_reply")
+            return
+        on_reply = self._waiting.popleft()
+        try:
+            on_reply(reply)
+        except Exception as exc:  # one caller's bug must not stop the others' replies
+            log.error("writer_process_reply_failed", error=type(exc).__name__, exc_info=exc)
+
+
 class WriterProcess:
-    """The API's handle on one writer child: `write` sends a batch and waits for its outcomes."""
+    """The API's handle on one writer child: `write` (or `send`) hands it a batch to commit."""
 
     def __init__(self, config: WriterConfig) -> None:
         self._config = config._asdict()
         self._process: subprocess.Popen[bytes] | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._channel: _Channel | None = None
         self._exiting: list[subprocess.Popen[bytes]] = []  # abandoned children, reaped later
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def ready(self) -> bool:
+        """Running and connected: `send` may be used (else `write`, which starts a new one)."""
+        return (
+            self._channel is not None and self._process is not None and self._process.poll() is None
+        )
 
     async def start(self) -> None:
         parent, child = socket.socketpair()
@@ -95,27 +157,34 @@ class WriterProcess:
             raise
         finally:
             child.close()
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent)
+        loop = asyncio.get_running_loop()
+        _, self._channel = await loop.create_unix_connection(_Channel, sock=parent)
         # The store's address travels over the socket, not argv: a PostgreSQL URL may hold a
         # password, and a command line is visible to every user of the machine.
         try:
             ready = await self._call(self._config)
-        except (OSError, asyncio.IncompleteReadError) as exc:
+        except OSError as exc:
             self._abandon()
             raise Unavailable("the writer process did not start", code="store_error") from exc
         if ready.get("ready") is not True:
             self._abandon()
             raise Unavailable(f"the writer process did not start: {ready}", code="store_error")
 
-    async def _call(self, message: Any) -> dict[str, Any]:
-        reader, writer = self._reader, self._writer
-        if reader is None or writer is None:
+    async def _call(self, message: Any) -> Reply:
+        if self._channel is None:
             raise Unavailable("the writer process is not running", code="store_error")
-        writer.write(_frame(message))
-        await writer.drain()
-        (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-        reply: dict[str, Any] = loads_text(await reader.readexactly(length))
-        return reply
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def on_reply(reply: Reply | BaseException) -> None:
+            if answer.done():
+                return
+            if isinstance(reply, BaseException):
+                answer.set_exception(reply)
+            else:
+                answer.set_result(reply)
+
+        self._channel.send(message, on_reply)
+        return await answer
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         """Commit `rows` in the child. Raises Unavailable if the store refused them or the child
@@ -123,7 +192,7 @@ class WriterProcess:
         if self._process is not None and self._process.poll() is not None:
             log.error("writer_process_exited", returncode=self._process.returncode)
             self._abandon()  # died between commits: nothing of this batch was sent to it
-        if self._writer is None:
+        if self._channel is None:
             await self.start()
         try:
             reply = await self._call({"rows": rows})
@@ -131,30 +200,55 @@ class WriterProcess:
             # Out of step with the child (it died, or this call was cancelled before the
             # reply): the next call gets a new one.
             self._abandon()
-            if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
+            if isinstance(exc, OSError):
                 log.error("writer_process_lost", error=type(exc).__name__)
                 raise Unavailable("the writer process stopped; retry", code="store_error") from exc
             raise
+        return self._outcomes(reply)
+
+    def send(
+        self,
+        rows: Sequence[dict[str, Any]],
+        on_done: Callable[[list[InsertOutcome] | Exception], None],
+    ) -> None:
+        """Send `rows` now, without waiting: `on_done` gets the outcomes (or the Unavailable to
+        answer with) when the child replies, called from the event loop's reading of the
+        socket. Only while `ready`; `write` is the way that starts a child."""
+        assert self._channel is not None
+
+        def on_reply(reply: Reply | BaseException) -> None:
+            if isinstance(reply, BaseException):
+                log.error("writer_process_lost", error=type(reply).__name__)
+                self._abandon()
+                on_done(Unavailable("the writer process stopped; retry", code="store_error"))
+                return
+            try:
+                outcomes = self._outcomes(reply)
+            except Unavailable as exc:
+                on_done(exc)
+                return
+            on_done(outcomes)
+
+        self._channel.send({"rows": rows}, on_reply)
+
+    @staticmethod
+    def _outcomes(reply: Reply) -> list[InsertOutcome]:
         if "error" in reply:
             raise Unavailable(f"the store refused the batch: {reply['error']}", code="store_error")
         return [InsertOutcome(*outcome) for outcome in reply["outcomes"]]
 
     def _abandon(self) -> None:
         """Drop the connection; the child finishes what it was doing and exits at its end."""
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = None
         if self._process is not None:
             self._exiting.append(self._process)
             self._process = None
         self._exiting = [p for p in self._exiting if p.poll() is None]
 
     async def stop(self) -> None:
-        writer = self._writer
         self._abandon()
-        if writer is not None:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
         for process in self._exiting:
             # It exits at the end of its socket; a hung store must not hang the shutdown.
             try:
