@@ -74,6 +74,7 @@ class AppContext:
             if engine.dialect.name == "postgresql"
             else MemoryRateLimiter()
         )
+        writer = settings.resolved_ingest_writer()
         return cls(
             settings=settings,
             engine=engine,
@@ -91,9 +92,10 @@ class AppContext:
                         settings.log_level,
                         settings.log_json,
                     )
-                    if settings.ingest_writer == "process"
+                    if writer == "process"
                     else None
                 ),
+                on_loop=writer == "loop",
             ),
             token_cache=TokenCache(settings.token_cache_seconds),
             rate_limiter=limiter,

@@ -149,3 +149,8 @@ def conflict_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlit
     """
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     return insert(table)
+
+
+def libpq_conninfo(engine: Engine) -> str:
+    """The engine's PostgreSQL address for psycopg's own connections (password included)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -61,12 +61,21 @@ class Settings(BaseSettings):
         ge=1,
         description="Ingest transactions in flight at once on PostgreSQL (SQLite: always one).",
     )
-    ingest_writer: Literal["process", "thread"] = Field(
-        default="process",
-        description="Where ingest commits run: `process`, a child process per writer (commits "
-        "never compete with the API for the GIL; commits of 256+ rows still run in a thread); "
-        "`thread`, threads of the API process.",
+    ingest_writer: Literal["auto", "loop", "process", "thread"] = Field(
+        default="auto",
+        description="Where ingest commits run: `loop`, async connections on the API's event "
+        "loop (PostgreSQL only); `process`, a child process per writer (commits never compete "
+        "with the API for the GIL); `thread`, threads of the API process; `auto` (the "
+        "default), `loop` on PostgreSQL and `process` on SQLite. With `loop` or `process`, "
+        "commits of 256+ rows still run in a thread.",
     )
+
+    def resolved_ingest_writer(self) -> str:
+        """`ingest_writer` with `auto` decided by the store."""
+        if self.ingest_writer != "auto":
+            return self.ingest_writer
+        return "loop" if self.resolved_database_url().startswith("postgresql") else "process"
+
     router_enabled: bool = Field(
         default=True, description="Run the event router with `ct serve` (`ct worker` runs one too)."
     )

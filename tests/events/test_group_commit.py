@@ -19,10 +19,17 @@ from control_tower.models import events
 from tests.helpers import make_event
 
 
-@pytest.fixture(params=["thread", "process"])
-def writer(request: pytest.FixtureRequest, database_url: str) -> WriterConfig | None:
-    """Where commits run: threads of this process, or writer child processes."""
-    return WriterConfig(database_url) if request.param == "process" else None
+@pytest.fixture(params=["thread", "process", "loop"])
+def writer(request: pytest.FixtureRequest, database_url: str, engine: Engine) -> dict[str, Any]:
+    """Where commits run: threads of this process, writer child processes, or async
+    connections on the event loop (PostgreSQL only: on SQLite the committer refuses it)."""
+    if request.param == "loop" and engine.dialect.name == "sqlite":
+        with pytest.raises(ValueError, match="need PostgreSQL"):
+            GroupCommitter(engine, on_loop=True)
+        return {}  # and the test runs with thread writers, SQLite's fallback
+    if request.param == "process":
+        return {"writer_process": WriterConfig(database_url)}
+    return {"on_loop": request.param == "loop"}
 
 
 @functools.cache
@@ -37,13 +44,13 @@ def row(event_id: str) -> dict[str, Any]:
 
 
 def test_requests_share_commits_and_a_bad_one_fails_alone(
-    engine: Engine, writer: WriterConfig | None
+    engine: Engine, writer: dict[str, Any]
 ) -> None:
     good = [row(f"good-{i}") for i in range(20)]
     bad = dict(row("bad"), payload_sha256=None)  # NOT NULL: the store refuses it
 
     async def scenario() -> tuple[list[Any], int]:
-        committer = GroupCommitter(engine, writer_process=writer)
+        committer = GroupCommitter(engine, **writer)
         await committer.start()
         try:
             results = await asyncio.gather(
@@ -68,13 +75,13 @@ def test_requests_share_commits_and_a_bad_one_fails_alone(
     assert stored == {r["event_id"] for r in good}
 
 
-def test_several_writers_store_each_event_once(engine: Engine, writer: WriterConfig | None) -> None:
+def test_several_writers_store_each_event_once(engine: Engine, writer: dict[str, Any]) -> None:
     # On PostgreSQL three commits may be in flight at once; SQLite keeps one writer.
     same = row("same-id")
     others = [row(f"w-{i}") for i in range(30)]
 
     async def scenario() -> list[list[Any]]:
-        committer = GroupCommitter(engine, max_events=4, writers=3, writer_process=writer)
+        committer = GroupCommitter(engine, max_events=4, writers=3, **writer)
         await committer.start()
         try:
             requests = [committer.submit([same]) for _ in range(10)]

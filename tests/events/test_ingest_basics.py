@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
@@ -82,13 +83,21 @@ def test_stored_event_reads_back_in_snake_case(
     assert "eventId" not in item
 
 
-def test_the_contract_holds_with_commits_in_a_writer_process(
-    settings: Settings, producer: Producer, engine: Engine
+@pytest.mark.parametrize("writer", ["process", "loop", "auto"])
+def test_the_contract_holds_with_commits_in_a_writer_process_or_on_the_loop(
+    settings: Settings, producer: Producer, engine: Engine, writer: str, backend: str
 ) -> None:
-    # `ct serve`'s default (CT_INGEST_WRITER=process); the other tests commit in a thread.
-    app = create_app(settings.model_copy(update={"ingest_writer": "process"}))
+    # `ct serve`'s default (CT_INGEST_WRITER=auto: `loop` on PostgreSQL, `process` on SQLite);
+    # the other tests commit in a thread.
+    if writer == "loop" and backend == "sqlite":
+        refused = create_app(settings.model_copy(update={"ingest_writer": writer}))
+        with pytest.raises(ValueError, match="need PostgreSQL"), TestClient(refused):
+            pass  # the app does not start
+        return
+    app = create_app(settings.model_copy(update={"ingest_writer": writer}))
     with TestClient(app, raise_server_exceptions=False) as client:
-        assert app.ctx.committer.writer_pids()
+        on_loop = writer == "loop" or (writer == "auto" and backend == "postgresql")
+        assert bool(app.ctx.committer.writer_pids()) is not on_loop
         event = make_event(event_id="evt-proc")
         body, headers = producer.signed(event)
         assert client.post("/events", content=body, headers=headers).status_code == 202
@@ -102,3 +111,4 @@ def test_the_contract_holds_with_commits_in_a_writer_process(
         assert answer.status_code == 200, answer.text
         assert [item["duplicate"] for item in answer.json()["results"]] == [True, False]
     assert count_events(engine) == 2
+    assert (app.ctx.committer.loop_commits > 0) is on_loop

@@ -125,9 +125,7 @@ def test_when_a_child_dies_under_a_shared_commit_each_request_is_committed_alone
     async def scenario(committer: GroupCommitter) -> tuple[list[str], int, int]:
         [pid] = committer.writer_pids()
         with hold_store(engine, backend):
-            pending = [
-                asyncio.ensure_future(committer.submit([row(name)])) for name in ("a", "b")
-            ]
+            pending = [asyncio.ensure_future(committer.submit([row(name)])) for name in ("a", "b")]
             await asyncio.sleep(0.5)  # both in the child's commit, waiting for the store
             os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.5)  # the recovery starts a new child, which waits too
@@ -205,7 +203,8 @@ def test_large_commits_run_in_a_thread(engine: Engine, database_url: str) -> Non
 def test_writer_children_end_when_ct_serve_is_killed(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    with run_server(server_env, tmp_path / "logs") as server:
+    env = dict(server_env, CT_INGEST_WRITER="process")  # PostgreSQL's default is `loop`
+    with run_server(env, tmp_path / "logs") as server:
         children = wait_for(lambda: child_processes(server, b"control_tower.events.writer_process"))
         os.kill(server.process.pid, signal.SIGKILL)  # the API only: its children see EOF
         server.process.wait(timeout=10)

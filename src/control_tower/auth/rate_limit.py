@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import psycopg
 from sqlalchemy import Engine
 
+from control_tower.db import libpq_conninfo
+
 
 class Limit(NamedTuple):  # built and compared on every request: a tuple, not a dataclass
     per_minute: int
@@ -191,8 +193,7 @@ class AsyncPostgresRateLimiter:
     shared = True
 
     def __init__(self, engine: Engine, size: int = 8, lease_seconds: float = LEASE_SECONDS) -> None:
-        url = engine.url.set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._conninfo = libpq_conninfo(engine)
         self._size = size
         self._lease_seconds = lease_seconds
         self._idle: list[psycopg.AsyncConnection[Any]] = []

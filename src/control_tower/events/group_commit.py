@@ -10,8 +10,10 @@ CT waited on the database's round trip and the database on CT (docs/benchmarks.m
 Two commits holding the same event_id cannot both insert it: the unique index makes the later
 wait for the earlier and then find it, so it is answered as a duplicate or a conflict.
 
-A writer is a child process (`writer_process.py`, the default) or a thread of this process;
-with children, commits of `PROCESS_MAX_ROWS` rows or more still run in a thread.
+A writer is, on PostgreSQL, an async connection on this process's event loop (`loop_writer.py`,
+the default there); a child process (`writer_process.py`, the default on SQLite); or a thread
+of this process. With loop writers or children, commits of `PROCESS_MAX_ROWS` rows or more
+still run in a thread.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from control_tower.db import WRITE_OPTION, is_sqlite, write_lock
+from control_tower.db import WRITE_OPTION, is_sqlite, libpq_conninfo, write_lock
+from control_tower.events.loop_writer import LoopWriter
 from control_tower.events.repository import AfterInsert, InsertOutcome, insert_events
 from control_tower.events.writer_process import WriterConfig, WriterProcess
 from control_tower.kit.errors import Unavailable
@@ -34,9 +37,10 @@ log = structlog.get_logger(__name__)
 
 _Item = tuple[Sequence[dict[str, Any]], "asyncio.Future[list[InsertOutcome]]"]
 
-# With writer processes, commits of this many rows or more still run in a thread: a commit's
-# GIL hand-offs are a fixed number of driver calls whatever its size, so a large commit
-# amortises them, while sending rows to a child costs per row (docs/benchmarks.md).
+# With writer processes or loop writers, commits of this many rows or more still run in a
+# thread: a commit's GIL hand-offs are a fixed number of driver calls whatever its size, so a
+# large commit amortises them, while sending rows to a child costs per row, and building a
+# large commit's statement on the event loop would hold up every request (docs/benchmarks.md).
 PROCESS_MAX_ROWS = 256
 
 
@@ -48,6 +52,7 @@ class GroupCommitter:
         after_insert: AfterInsert | None = None,
         writers: int = 1,
         writer_process: WriterConfig | None = None,
+        on_loop: bool = False,
     ) -> None:
         self._engine = engine
         self._max_events = max_events
@@ -62,14 +67,20 @@ class GroupCommitter:
         self._local = threading.local()
         self._conns: set[Connection] = set()
         self._conns_guard = threading.Lock()
-        if writer_process is not None and after_insert is not None:
-            raise ValueError("after_insert runs in this process: it needs thread writers")
+        if (writer_process is not None or on_loop) and after_insert is not None:
+            raise ValueError("after_insert runs on a Connection: it needs thread writers")
+        if on_loop and is_sqlite(engine):
+            raise ValueError("commits on the event loop need PostgreSQL (CT_INGEST_WRITER=loop)")
+        # Commit with async connections on the event loop (loop_writer.py), PostgreSQL only.
+        self._on_loop = on_loop
+        self._loop_writer: LoopWriter | None = None
         # Commit in child processes, one per writer (writer_process.py), instead of threads.
         self._process_config = writer_process
         self._children: asyncio.Queue[WriterProcess] | None = None
         self._all_children: list[WriterProcess] = []
         self.commits = 0
         self.process_commits = 0  # of `commits`, those a writer process made
+        self.loop_commits = 0  # of `commits`, those made on the event loop
         self.on_commit: list[Callable[[], None]] = []
 
     async def start(self) -> None:
@@ -78,6 +89,8 @@ class GroupCommitter:
         self._threads = ThreadPoolExecutor(
             max_workers=self._writers, thread_name_prefix="ct-group-commit"
         )
+        if self._on_loop:
+            self._loop_writer = LoopWriter(libpq_conninfo(self._engine))
         if self._process_config is not None:
             self._children = asyncio.Queue()
             self._all_children = [WriterProcess(self._process_config) for _ in range(self._writers)]
@@ -96,6 +109,9 @@ class GroupCommitter:
             await asyncio.gather(*self._in_flight)
         for child in self._all_children:
             await child.stop()
+        if self._loop_writer is not None:
+            await self._loop_writer.aclose()
+            self._loop_writer = None
         self._all_children = []
         self._children = None
         if self._threads is not None:
@@ -109,8 +125,12 @@ class GroupCommitter:
         self._threads = None
 
     def writer_pids(self) -> list[int]:
-        """The writer processes' ids (none with thread writers)."""
+        """The writer processes' ids (none with thread or loop writers)."""
         return [pid for child in self._all_children if (pid := child.pid) is not None]
+
+    def loop_backend_pids(self) -> list[int]:
+        """The PostgreSQL backends of the loop writers' idle connections."""
+        return self._loop_writer.pids() if self._loop_writer is not None else []
 
     async def submit(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         if self._queue is None:
@@ -219,7 +239,10 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [row for item_rows, _ in batch for row in item_rows]
         try:
-            if self._children is not None and len(rows) < PROCESS_MAX_ROWS:
+            if self._loop_writer is not None and len(rows) < PROCESS_MAX_ROWS:
+                outcomes = await self._loop_writer.write(rows)
+                self.loop_commits += 1
+            elif self._children is not None and len(rows) < PROCESS_MAX_ROWS:
                 child = await self._children.get()
                 try:
                     outcomes = await child.write(rows)

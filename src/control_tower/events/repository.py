@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, select, text
+import psycopg
+from sqlalchemy import Connection, Row, Select, select
 
 from control_tower.kit.json_text import dumps_text
 from control_tower.models import event_routes, events
@@ -28,15 +29,16 @@ AfterInsert = Callable[[Connection, list[dict[str, Any]]], None]
 # writes each new event's routing job (one round trip). A long multi-row VALUES statement is
 # re-parsed by psycopg on every call (its statement cache skips long queries), and unnest() of
 # one array per column has psycopg quote every element in Python: both cost more client CPU
-# per event than the rest of ingest.
-_PG_BULK_INSERT = text(
-    """
+# per event than the rest of ingest. In psycopg's parameter style: the commits on the event
+# loop (`insert_events_async`) send it with psycopg itself, the others through SQLAlchemy's
+# exec_driver_sql. One statement, so it is atomic even on an autocommit connection.
+PG_BULK_INSERT = """
     WITH inserted AS (
         INSERT INTO events (event_id, type, source, occurred_at, received_at, correlation_id,
                             payload, redactions, payload_sha256, producer)
         SELECT u.event_id, u.type, u.source, u.occurred_at, u.received_at, u.correlation_id,
                u.payload, u.redactions, u.payload_sha256, u.producer
-          FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS (
+          FROM ROWS FROM (jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS (
                  event_id varchar, type varchar, source varchar, occurred_at timestamp,
                  received_at timestamp, correlation_id varchar, payload jsonb, redactions jsonb,
                  payload_sha256 varchar, producer varchar)
@@ -48,11 +50,16 @@ _PG_BULK_INSERT = text(
         RETURNING event_id, seq
     ), routed AS (
         INSERT INTO event_routes (event_id, seq, status, attempts, available_at, updated_at)
-        SELECT event_id, seq, 'pending', 0, :now, :now FROM inserted
+        SELECT event_id, seq, 'pending', 0, %(now)s, %(now)s FROM inserted
     )
     SELECT event_id FROM inserted
-    """
-)
+"""
+# The stored hash and routing status of events a commit did not insert (duplicates, conflicts).
+PG_EXISTING = """
+    SELECT e.event_id, e.payload_sha256, r.status
+      FROM events e LEFT JOIN event_routes r ON r.event_id = e.event_id
+     WHERE e.event_id = ANY(%(ids)s)
+"""
 
 
 # SQLite: a multi-row VALUES statement with plain `?` parameters, executed through the driver,
@@ -122,13 +129,14 @@ def _insert_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: dateti
     return set(conn.exec_driver_sql(range_ids, (first, last)).scalars())
 
 
-def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
+def pg_rows_document(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as the JSON document PG_BULK_INSERT reads."""
     # Every event of a request shares one received_at: format each distinct one once.
     received: dict[int, str] = {}
     for r in rows:
         if id(r["received_at"]) not in received:
             received[id(r["received_at"])] = naive_utc_text(r["received_at"])
-    document = dumps_text(
+    return dumps_text(
         [
             {
                 "event_id": r["event_id"],
@@ -145,8 +153,46 @@ def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: da
             for r in rows
         ]
     )
-    params = {"rows": document, "now": to_naive_utc(now)}
-    return set(conn.execute(_PG_BULK_INSERT, params).scalars())
+
+
+def _insert_postgresql(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
+    params = {"rows": pg_rows_document(rows), "now": to_naive_utc(now)}
+    return set(conn.exec_driver_sql(PG_BULK_INSERT, params).scalars())
+
+
+async def insert_events_async(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[dict[str, Any]]
+) -> list[InsertOutcome]:
+    """`insert_events` on PostgreSQL over an autocommit psycopg connection on the event loop:
+    the insert is one statement, committed (WAL flushed) when it returns."""
+    if not rows:
+        return []
+    first = first_of_each(rows)
+    candidates = list(first.values())
+    params = {
+        "rows": pg_rows_document(candidates),
+        "now": to_naive_utc(candidates[0]["received_at"]),
+    }
+    cursor = await conn.execute(PG_BULK_INSERT, params)
+    inserted = {row[0] for row in await cursor.fetchall()}
+    existing: dict[str, Any] = {}
+    if missing := [eid for eid in first if eid not in inserted]:
+        cursor = await conn.execute(PG_EXISTING, {"ids": missing})
+        existing = {row[0]: _Stored(row[1], row[2]) for row in await cursor.fetchall()}
+    return outcomes_of(rows, first, inserted, existing)
+
+
+class _Stored(NamedTuple):
+    payload_sha256: str
+    status: str | None
+
+
+def first_of_each(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each event_id's first row: the one a commit inserts (a later one is its duplicate)."""
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["event_id"], row)
+    return first
 
 
 def insert_events(
@@ -157,9 +203,7 @@ def insert_events(
     Each new event gets its routing job (the outbox row) in the same transaction, so an
     acknowledged event is always routed eventually.
     """
-    first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["event_id"], row)
+    first = first_of_each(rows)
     candidates = list(first.values())
     inserted: set[str] = set()
     if candidates:
@@ -182,7 +226,17 @@ def insert_events(
         existing = {r.event_id: r for r in conn.execute(query)}
     if after_insert is not None and inserted:
         after_insert(conn, [r for r in candidates if r["event_id"] in inserted])
+    return outcomes_of(rows, first, inserted, existing)
 
+
+def outcomes_of(
+    rows: Sequence[dict[str, Any]],
+    first: dict[str, dict[str, Any]],
+    inserted: set[str],
+    existing: dict[str, Any],
+) -> list[InsertOutcome]:
+    """Each row's outcome: accepted (inserted now), else a duplicate or a conflict of what is
+    stored (`existing`: payload_sha256 and routing status by event_id) or of an earlier row."""
     outcomes: list[InsertOutcome] = []
     claimed: set[str] = set()
     for row in rows:
