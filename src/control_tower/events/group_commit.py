@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -158,28 +158,52 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         assert self._queue is not None
+        if self._loop_writer is not None:
+            # A task per writer that takes the next batch when it is free and sends it itself:
+            # no commit waits for a task of its own to start (a loop turn, ≈ 1 ms under load).
+            await asyncio.gather(*(self._loop_worker() for _ in range(self._writers)))
+            return
         free = asyncio.Semaphore(self._writers)
         stopping = False
         while not stopping:
-            item = await self._queue.get()
-            if item is None:
-                break
             # Wait for a free writer before taking more: rows that arrive meanwhile join this
             # commit instead of queueing behind it.
-            await free.acquire()
-            batch = [item]
-            size = len(item[0])
-            while size < self._max_events and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-                size += len(nxt[0])
+            batch, stopping = await self._next_batch(free.acquire)
+            if not batch:
+                break
             if not self._send_to_child(batch, free):
                 task = asyncio.create_task(self._commit_then_free(batch, free))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
+
+    async def _loop_worker(self) -> None:
+        assert self._queue is not None
+        stopping = False
+        while not stopping:
+            batch, stopping = await self._next_batch()
+            if batch:
+                await self._commit(batch)
+        self._queue.put_nowait(None)  # the stop, passed on to the other workers
+
+    async def _next_batch(
+        self, before_taking_more: Callable[[], Awaitable[Any]] | None = None
+    ) -> tuple[list[_Item], bool]:
+        """The next commit's requests (up to max_events rows), and whether stop was asked."""
+        assert self._queue is not None
+        item = await self._queue.get()
+        if item is None:
+            return [], True
+        if before_taking_more is not None:
+            await before_taking_more()
+        batch = [item]
+        size = len(item[0])
+        while size < self._max_events and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            if nxt is None:
+                return batch, True
+            batch.append(nxt)
+            size += len(nxt[0])
+        return batch, False
 
     def _send_to_child(self, batch: list[_Item], free: asyncio.Semaphore) -> bool:
         """Hand `batch` to an idle, running writer child now, in this loop iteration, and
