@@ -10,35 +10,26 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, select
 
+from control_tower.db import libpq_conninfo
 from control_tower.events.group_commit import GroupCommitter
 from control_tower.models import events
 from tests.events.test_group_commit import row
-from tests.events.test_writer_process import hold_store
+from tests.events.test_writer_process import committing, hold_store
 
 T = TypeVar("T")
 
 
 def on_loop(engine: Engine, scenario: Callable[[GroupCommitter], Awaitable[T]]) -> T:
-    async def run() -> T:
-        committer = GroupCommitter(engine, on_loop=True)
-        await committer.start()
-        try:
-            return await scenario(committer)
-        finally:
-            await committer.stop()
-
-    return asyncio.run(run())
+    return committing(GroupCommitter(engine, on_loop=True), scenario)
 
 
 def terminate(engine: Engine, pid: int) -> None:
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as admin:
+    with psycopg.connect(libpq_conninfo(engine), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
 def ingest_backends(engine: Engine) -> list[int]:
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as admin:
+    with psycopg.connect(libpq_conninfo(engine), autocommit=True) as admin:
         query = "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-ingest'"
         return [pid for (pid,) in admin.execute(query)]
 

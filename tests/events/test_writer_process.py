@@ -24,11 +24,10 @@ from tests.servers import child_processes, run_server
 T = TypeVar("T")
 
 
-def with_committer(
-    engine: Engine, database_url: str, scenario: Callable[[GroupCommitter], Awaitable[T]]
-) -> T:
+def committing(committer: GroupCommitter, scenario: Callable[[GroupCommitter], Awaitable[T]]) -> T:
+    """Run `scenario` against the started committer, then stop it."""
+
     async def run() -> T:
-        committer = GroupCommitter(engine, writer_process=WriterConfig(database_url))
         await committer.start()
         try:
             return await scenario(committer)
@@ -36,6 +35,12 @@ def with_committer(
             await committer.stop()
 
     return asyncio.run(run())
+
+
+def with_committer(
+    engine: Engine, database_url: str, scenario: Callable[[GroupCommitter], Awaitable[T]]
+) -> T:
+    return committing(GroupCommitter(engine, writer_process=WriterConfig(database_url)), scenario)
 
 
 def stored_ids(engine: Engine) -> set[str]:
