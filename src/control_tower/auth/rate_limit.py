@@ -177,14 +177,14 @@ class AsyncPostgresRateLimiter:
     arrive for it wait and the next round trip decides them all with one statement, so a busy
     token costs one round trip per batch of concurrent requests, not one per request; the
     decisions are the ones the hits would get one by one. A key busy enough to have had
-    `LEASE_MIN_HITS` hits in the last `lease_seconds` (0.2 s) also takes, in the same statement, a
-    lease of as many units more as it had hits then (never more than the budget holds): the
-    hits that follow within `lease_seconds` are decided from the lease in memory, with no round
-    trip; units the lease did not use go back to the shared budget with the key's next
-    statement. Every unit granted anywhere was taken from the shared budget first, so replicas
-    together never exceed it; while a process holds a lease, other processes see those units
-    as spent. No thread per request: a thread hop
-    plus the GIL hand-offs cost more than the round trip itself. The connections are
+    `LEASE_MIN_HITS` hits in the last `lease_seconds` (0.2 s) also takes, in the same
+    statement, a lease of as many units more as it had hits then (never more than the budget
+    holds): the hits that follow within `lease_seconds` are decided from the lease in memory,
+    with no round trip; units the lease did not use go back to the shared budget with the key's
+    next statement. Every unit granted anywhere was taken from the shared budget first, so
+    replicas together never exceed it; while a process holds a lease, other processes see those
+    units as spent. No thread per request: a thread hop plus the GIL hand-offs cost more than
+    the round trip itself. The connections are
     autocommit with `synchronous_commit=off`: losing the last fraction of a second of
     rate-limit state in a PostgreSQL crash is harmless, and not waiting for a WAL flush keeps
     each round trip cheap. At most `size` are open.

@@ -239,7 +239,12 @@ class GroupCommitter:
                 free.release()
                 sent.set_result(None)
 
-        child.send(rows, on_done)
+        try:
+            child.send(rows, on_done)
+        except OSError:  # its socket closed just now: the task path starts a new child
+            self._in_flight.discard(sent)
+            self._children.put_nowait(child)
+            return False
         return True
 
     async def _recover(

@@ -86,11 +86,16 @@ class _Channel(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
     def send(self, message: Any, on_reply: OnReply) -> None:
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if transport is None or transport.is_closing():
             raise ConnectionResetError("the writer process's socket is closed")
         self._waiting.append(on_reply)
-        self.transport.write(_frame(message))
+        transport.write(_frame(message))
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -141,7 +146,10 @@ class WriterProcess:
     def ready(self) -> bool:
         """Running and connected: `send` may be used (else `write`, which starts a new one)."""
         return (
-            self._channel is not None and self._process is not None and self._process.poll() is None
+            self._channel is not None
+            and self._channel.open
+            and self._process is not None
+            and self._process.poll() is None
         )
 
     async def start(self) -> None:
@@ -189,9 +197,9 @@ class WriterProcess:
     async def write(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
         """Commit `rows` in the child. Raises Unavailable if the store refused them or the child
         died (the next call starts a new one)."""
-        if self._process is not None and self._process.poll() is not None:
-            log.error("writer_process_exited", returncode=self._process.returncode)
-            self._abandon()  # died between commits: nothing of this batch was sent to it
+        if self._process is not None and not self.ready:
+            log.error("writer_process_exited", returncode=self._process.poll())
+            self._abandon()  # gone between commits: nothing of this batch was sent to it
         if self._channel is None:
             await self.start()
         try:
