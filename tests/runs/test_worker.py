@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -265,3 +266,23 @@ def test_a_run_whose_trigger_left_the_catalogue_fails_without_a_call(
     run = show(api, staff, run_id)
     assert "no longer in the catalogue" in run["transitions"][-1]["reason"]
     assert target.deliveries == []
+
+
+def test_calls_to_targets_ignore_proxy_settings_from_the_environment(
+    api: TestClient,
+    staff: Staff,
+    make_worker: WorkerFactory,
+    target: Target,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A signed call goes straight to its target: a proxy named by the environment (here one
+    # where nothing listens) never sees it.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    run_id = trigger(api, staff)
+    step = make_worker().run_once()
+    assert step is not None
+    assert step.status == "success"
+    assert target.effects == {run_id: 1}

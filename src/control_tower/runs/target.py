@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from control_tower.catalog.triggers import Trigger
+from control_tower.kit.http_client import build_http_client
 from control_tower.kit.signing import derive_secret, sign
 
 USER_AGENT = "control-tower-worker/1"
@@ -84,5 +85,6 @@ def sign_request(
 
 
 def build_client() -> httpx.Client:
-    """The one factory for outbound calls to targets: no redirects, no proxies from env."""
-    return httpx.Client(follow_redirects=False, trust_env=False, headers={"User-Agent": USER_AGENT})
+    """The client for calls to targets: no redirects, no proxies from the environment (a call
+    carries its signature), and each call's own timeout (the trigger's) within these bounds."""
+    return build_http_client(30.0, trust_env=False)  # each call passes its trigger's timeout
