@@ -54,6 +54,7 @@ def test_503_then_200_retries_after_backoff_and_applies_once(
     target: Target,
     run_clock: FrozenClock,
     engine: Engine,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     target.state.script = ["apply_503", 503]
     run_id = trigger(api, staff)
@@ -83,7 +84,17 @@ def test_503_then_200_retries_after_backoff_and_applies_once(
     assert [d.answered for d in target.deliveries] == [503, 503, 200]
     assert {d.idempotency_key for d in target.deliveries} == {run_id}
     assert target.effects == {run_id: 1}
-    metrics = show(api, staff, run_id)["metrics"]
+    shown = show(api, staff, run_id)
+    # Each attempt points at the JSON log line the worker wrote for it.
+    assert [(r["event"], r["run_id"], r["attempt"], r["outcome"], r["status_code"])
+            for r in shown["logs"]] == [
+        ("run_attempt", run_id, 1, "retry", 503),
+        ("run_attempt", run_id, 2, "retry", 503),
+        ("run_attempt", run_id, 3, "success", 200),
+    ]  # fmt: skip
+    logged = [line for line in capsys.readouterr().out.splitlines() if "run_attempt" in line]
+    assert len([line for line in logged if run_id in line]) == 3
+    metrics = shown["metrics"]
     assert metrics["attempts"] == 3
     assert [a["status_code"] for a in metrics["attempt_log"]] == [503, 503, 200]
     assert metrics["target_report"]["applied"] is False  # the target deduplicated

@@ -31,7 +31,11 @@ class Run(BaseModel):
     inputs: dict[str, Any] = Field(description="Inputs, redacted by the payload policy.")
     status: RunStatus
     metrics: dict[str, Any] = Field(default_factory=dict)
-    logs: list[dict[str, Any]] = Field(default_factory=list)
+    logs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="One reference per attempt to the JSON log line CT wrote for it: its "
+        "`event` and `run_id` find it; `attempt`, `at`, `outcome`, `status_code`.",
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     ended_at: UtcDatetime | None = None

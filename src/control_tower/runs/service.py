@@ -277,6 +277,23 @@ def add_note(conn: Connection, run_id: str, text: str, *, author: str, now: date
     return Note(at=now, author=author, text=stored)
 
 
+def log_references(run_id: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where a run's attempts are in CT's JSON log: one reference per attempt, naming the line
+    the worker wrote for it by its `event` (`run_attempt`, or `run_lease_taken_over` for an
+    attempt whose worker lost its lease) and `run_id`, with the attempt's outcome."""
+    return [
+        {
+            "event": "run_lease_taken_over" if attempt["outcome"] == "lost" else "run_attempt",
+            "run_id": run_id,
+            "attempt": attempt["attempt"],
+            "at": attempt["at"],
+            "outcome": attempt["outcome"],
+            "status_code": attempt["status_code"],
+        }
+        for attempt in metrics.get("attempt_log", [])
+    ]
+
+
 def summary_from_row(row: Row[Any]) -> RunSummary:
     return RunSummary(
         run_id=row.run_id,
@@ -285,7 +302,7 @@ def summary_from_row(row: Row[Any]) -> RunSummary:
         inputs=row.inputs,
         status=RunStatus(row.status),
         metrics=row.metrics,
-        logs=[],
+        logs=log_references(row.run_id, row.metrics),
         created_at=row.created_at,
         updated_at=row.updated_at,
         ended_at=row.ended_at,
