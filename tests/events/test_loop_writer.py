@@ -39,10 +39,17 @@ def stored(engine: Engine) -> list[str]:
         return sorted(conn.execute(select(events.c.event_id)).scalars())
 
 
-def test_sqlite_refuses_commits_on_the_loop(engine: Engine, backend: str) -> None:
-    if backend == "sqlite":
-        with pytest.raises(ValueError, match="need PostgreSQL"):
-            GroupCommitter(engine, on_loop=True)
+def refused_on_sqlite(engine: Engine) -> bool:
+    """True (after checking the refusal) on SQLite, where commits cannot run on the loop."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with pytest.raises(ValueError, match="need PostgreSQL"):
+        GroupCommitter(engine, on_loop=True)
+    return True
+
+
+def test_sqlite_refuses_commits_on_the_loop(engine: Engine) -> None:
+    if refused_on_sqlite(engine):
         return
 
     async def scenario(committer: GroupCommitter) -> list[str]:
@@ -53,10 +60,10 @@ def test_sqlite_refuses_commits_on_the_loop(engine: Engine, backend: str) -> Non
 
 
 def test_a_connection_that_died_idle_is_replaced_without_a_503(
-    engine: Engine, backend: str
+    engine: Engine,
 ) -> None:
-    if backend == "sqlite":
-        return test_sqlite_refuses_commits_on_the_loop(engine, backend)
+    if refused_on_sqlite(engine):
+        return
 
     async def scenario(committer: GroupCommitter) -> tuple[list[str], int, int]:
         [first] = await committer.submit([row("before")])
@@ -75,8 +82,8 @@ def test_a_connection_that_died_idle_is_replaced_without_a_503(
 def test_a_connection_killed_during_a_commit_is_retried_once_and_stores_once(
     engine: Engine, backend: str
 ) -> None:
-    if backend == "sqlite":
-        return test_sqlite_refuses_commits_on_the_loop(engine, backend)
+    if refused_on_sqlite(engine):
+        return
 
     async def scenario(committer: GroupCommitter) -> list[str]:
         with hold_store(engine, backend):

@@ -261,7 +261,9 @@ class AsyncPostgresRateLimiter:
     async def _take(self, key: str, hits: list[_Hit]) -> list[Decision]:
         limit = hits[0].limit
         now = max(hit.now for hit in hits)
-        state = self._keys.setdefault(key, _KeyState(window_start=time.monotonic()))
+        state = self._keys.get(key) or self._keys.setdefault(
+            key, _KeyState(window_start=time.monotonic())
+        )
         state.end_lease()
         expected = state.last_window_hits
         lease = expected if expected >= LEASE_MIN_HITS else 0

@@ -72,8 +72,7 @@ class GroupCommitter:
         if on_loop and is_sqlite(engine):
             raise ValueError("commits on the event loop need PostgreSQL (CT_INGEST_WRITER=loop)")
         # Commit with async connections on the event loop (loop_writer.py), PostgreSQL only.
-        self._on_loop = on_loop
-        self._loop_writer: LoopWriter | None = None
+        self._loop_writer = LoopWriter(libpq_conninfo(engine)) if on_loop else None
         # Commit in child processes, one per writer (writer_process.py), instead of threads.
         self._process_config = writer_process
         self._children: asyncio.Queue[WriterProcess] | None = None
@@ -89,8 +88,6 @@ class GroupCommitter:
         self._threads = ThreadPoolExecutor(
             max_workers=self._writers, thread_name_prefix="ct-group-commit"
         )
-        if self._on_loop:
-            self._loop_writer = LoopWriter(libpq_conninfo(self._engine))
         if self._process_config is not None:
             self._children = asyncio.Queue()
             self._all_children = [WriterProcess(self._process_config) for _ in range(self._writers)]
@@ -111,7 +108,6 @@ class GroupCommitter:
             await child.stop()
         if self._loop_writer is not None:
             await self._loop_writer.aclose()
-            self._loop_writer = None
         self._all_children = []
         self._children = None
         if self._threads is not None:

@@ -30,22 +30,21 @@ class LoopWriter:
         """Commit `rows`. A connection that dies (idle, or during the statement) is replaced
         and the statement sent once more: it skips what the first attempt may have stored,
         so those events are answered as duplicates, never stored twice."""
-        for attempt in (1, 2):
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                outcomes = await insert_events_async(conn, rows)
-            except psycopg.OperationalError:
-                await conn.close()
-                if attempt == 2:
-                    raise
-                continue
-            except BaseException:
-                # A refused or interrupted statement leaves the connection in doubt.
-                await conn.close()
-                raise
-            self._idle.append(conn)
-            return outcomes
-        raise AssertionError("unreachable")
+        try:
+            return await self._write_once(rows)
+        except psycopg.OperationalError:
+            return await self._write_once(rows)
+
+    async def _write_once(self, rows: Sequence[dict[str, Any]]) -> list[InsertOutcome]:
+        conn = self._idle.pop() if self._idle else await self._connect()
+        try:
+            outcomes = await insert_events_async(conn, rows)
+        except BaseException:
+            # A dead, refused or interrupted statement leaves the connection in doubt.
+            await conn.close()
+            raise
+        self._idle.append(conn)
+        return outcomes
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(

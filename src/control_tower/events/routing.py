@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
-from control_tower.events.handlers import Handler, default_handlers
+from control_tower.events.handlers import Effect, Handler, default_handlers
 from control_tower.kit.clock import Clock
 from control_tower.models import event_routes, events
 
@@ -224,9 +224,7 @@ class Router:
                 return
             ids = [row["event_id"] for row in rows]
             try:
-                touched: set[str] = set()
-                for handler in self.handlers:
-                    touched |= handler(self.catalog, rows)(conn) or set()
+                touched = self._write_effects(conn, self._effects(rows))
                 self._mark(
                     conn, event_routes.c.event_id == any_(_BATCH_IDS), now,
                     status="routed", values={"last_error": None}, params={"ids": ids},
@@ -266,11 +264,9 @@ class Router:
             rows = list(conn.execute(self.leased_events(ids)).mappings())
         if len(rows) != len(ids):
             raise _LeaseLost()
-        effects = [handler(self.catalog, rows) for handler in self.handlers]
+        effects = self._effects(rows)
         with unit_of_work(self.engine, write=True) as conn:
-            touched: set[str] = set()
-            for effect in effects:
-                touched |= effect(conn) or set()
+            touched = self._write_effects(conn, effects)
             marked = self._mark(
                 conn, self._leased(ids), now, status="routed", values={"last_error": None}
             )
@@ -278,6 +274,17 @@ class Router:
                 raise _LeaseLost()
             report.routed += len(ids)
             report.touched_systems |= touched
+
+    def _effects(self, rows: Sequence[Any]) -> list[Effect]:
+        return [handler(self.catalog, rows) for handler in self.handlers]
+
+    @staticmethod
+    def _write_effects(conn: Connection, effects: list[Effect]) -> set[str]:
+        """Apply the effects; the systems whose health they touched."""
+        touched: set[str] = set()
+        for effect in effects:
+            touched |= effect(conn) or set()
+        return touched
 
     def _mark(
         self,
