@@ -144,7 +144,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+    """The suite's one clock: the app under test (`client`), the router, the scheduler, tokens
+    and test data all read it. It starts at the process clock's now, so a test never meets a
+    date written in its source with the real calendar; tests that need a particular instant
+    (a DST change, a weekday) `set` it, and tests that need time to pass `advance` it."""
+    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -169,8 +173,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
+def client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
+    app = create_app(settings, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -191,6 +195,8 @@ def issue_token(
     name: str,
     role: Role,
     source: str | None = None,
+    *,
+    now: datetime,
     **extra: Any,
 ) -> tokens.IssuedToken:
     with unit_of_work(engine) as conn:
@@ -199,7 +205,7 @@ def issue_token(
             name=name,
             role=role,
             source=source,
-            now=datetime.now(UTC),
+            now=now,
             master_key=TEST_MASTER_KEY.encode(),
             known_sources=set(default_sources()),
             actor="test",
@@ -208,15 +214,17 @@ def issue_token(
 
 
 @pytest.fixture
-def producer(engine: Engine) -> Producer:
-    return Producer(issue_token(engine, "backend-producer", Role.producer, "backend"))
+def producer(engine: Engine, clock: FrozenClock) -> Producer:
+    return Producer(
+        issue_token(engine, "backend-producer", Role.producer, "backend", now=clock.now())
+    )
 
 
 @pytest.fixture
-def staff(engine: Engine) -> Staff:
+def staff(engine: Engine, clock: FrozenClock) -> Staff:
     return Staff(
         {
-            role: issue_token(engine, f"{role.value}-user", role)
+            role: issue_token(engine, f"{role.value}-user", role, now=clock.now())
             for role in Role
             if role is not Role.producer
         }

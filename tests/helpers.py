@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,18 +24,27 @@ T = TypeVar("T")
 Emit = Callable[..., str]
 
 
+def iso(instant: datetime) -> str:
+    """An instant as producers write it: ISO-8601 in UTC with `Z`."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def make_event(
     event_type: str = "backend.fn.error",
     source: str = "backend",
     event_id: str | None = None,
     payload: dict[str, Any] | None = None,
-    occurred_at: str = "2026-11-26T09:59:00Z",
+    occurred_at: str | datetime | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A valid event. `occurred_at` defaults to a second before the process clock's now, the
+    clock the suite's `clock` fixture starts from, so the event is recent for the app under
+    test whatever the date; a test that moves its clock passes `occurred_at` from it."""
+    when = occurred_at if occurred_at is not None else datetime.now(UTC) - timedelta(seconds=1)
     body = {
         "event_id": event_id or f"evt-{uuid.uuid4().hex}",
         "type": event_type,
-        "occurred_at": occurred_at,
+        "occurred_at": iso(when) if isinstance(when, datetime) else when,
         "source": source,
         "payload": payload
         if payload is not None

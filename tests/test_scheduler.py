@@ -38,6 +38,12 @@ from tests.pollers.fakes import (
 )
 
 
+@pytest.fixture(autouse=True)
+def on_the_hour(clock: FrozenClock) -> None:
+    """Slots are aligned to their interval: start these tests on a slot boundary, today's."""
+    clock.set(clock.now().replace(minute=0, second=0, microsecond=0))
+
+
 class Counter:
     """A job body that remembers each slot it ran for."""
 
@@ -71,7 +77,7 @@ def scheduler_with(
 
 
 def test_slots_are_aligned_to_the_interval(clock: FrozenClock) -> None:
-    now = clock.now() + timedelta(seconds=95)  # 10:01:35
+    now = clock.now() + timedelta(seconds=95)  # hh:01:35
     assert slot_for(now, 60) == clock.now() + timedelta(seconds=60)
     assert slot_for(now, 300) == clock.now()
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from control_tower.app import create_app
 from control_tower.auth.roles import Role
+from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
 from tests.conftest import issue_token
 from tests.helpers import Producer, assert_error, make_event, store_counts
@@ -32,8 +33,10 @@ def check_429(response: object) -> None:
     assert "RateLimit-Limit" in headers
 
 
-def test_default_limit_is_burst_120_then_429(client: TestClient, engine: Engine) -> None:
-    viewer = issue_token(engine, "busy-viewer", Role.viewer)
+def test_default_limit_is_burst_120_then_429(
+    client: TestClient, engine: Engine, clock: FrozenClock
+) -> None:
+    viewer = issue_token(engine, "busy-viewer", Role.viewer, now=clock.now())
     headers = {"Authorization": f"Bearer {viewer.token}"}
     started = time.monotonic()
     first = client.get("/metrics", headers=headers)
@@ -57,9 +60,9 @@ def test_default_limit_is_burst_120_then_429(client: TestClient, engine: Engine)
     assert int(response.headers["Retry-After"]) <= 1
 
 
-def test_a_per_token_limit_applies(client: TestClient, engine: Engine) -> None:
-    slow = issue_token(engine, "slow", Role.maintainer, rate_per_minute=6, burst=3)
-    other = issue_token(engine, "other", Role.maintainer)
+def test_a_per_token_limit_applies(client: TestClient, engine: Engine, clock: FrozenClock) -> None:
+    slow = issue_token(engine, "slow", Role.maintainer, now=clock.now(), rate_per_minute=6, burst=3)
+    other = issue_token(engine, "other", Role.maintainer, now=clock.now())
     headers = {"Authorization": f"Bearer {slow.token}"}
     remaining = [client.get("/events", headers=headers).headers["RateLimit-Remaining"]]
     remaining += [client.get("/events", headers=headers).headers["RateLimit-Remaining"]]
@@ -74,9 +77,13 @@ def test_a_per_token_limit_applies(client: TestClient, engine: Engine) -> None:
     assert ok.status_code == 200
 
 
-def test_the_rate_limit_comes_before_the_signature(client: TestClient, engine: Engine) -> None:
+def test_the_rate_limit_comes_before_the_signature(
+    client: TestClient, engine: Engine, clock: FrozenClock
+) -> None:
     producer = Producer(
-        issue_token(engine, "tight", Role.producer, "backend", rate_per_minute=1, burst=2)
+        issue_token(
+            engine, "tight", Role.producer, "backend", now=clock.now(), rate_per_minute=1, burst=2
+        )
     )
     before = store_counts(engine)
     body, headers = producer.signed(make_event())
@@ -89,8 +96,10 @@ def test_the_rate_limit_comes_before_the_signature(client: TestClient, engine: E
 
 
 @pytest.fixture
-def strict_client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"anonymous_rate_limit_per_minute": 5}))
+def strict_client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
+    app = create_app(
+        settings.model_copy(update={"anonymous_rate_limit_per_minute": 5}), clock=clock
+    )
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -115,19 +124,21 @@ def test_strangers_are_limited_per_address_before_any_signature_work(
     assert accepted.status_code == 202, accepted.text
 
 
-def two_apps(settings: Settings) -> tuple[TestClient, TestClient]:
+def two_apps(settings: Settings, clock: FrozenClock) -> tuple[TestClient, TestClient]:
     return (
-        TestClient(create_app(settings), raise_server_exceptions=False),
-        TestClient(create_app(settings), raise_server_exceptions=False),
+        TestClient(create_app(settings, clock=clock), raise_server_exceptions=False),
+        TestClient(create_app(settings, clock=clock), raise_server_exceptions=False),
     )
 
 
 def test_two_app_instances_share_the_budget_on_postgresql_only(
-    settings: Settings, engine: Engine, backend: str
+    settings: Settings, engine: Engine, backend: str, clock: FrozenClock
 ) -> None:
-    token = issue_token(engine, "shared", Role.maintainer, rate_per_minute=1, burst=4)
+    token = issue_token(
+        engine, "shared", Role.maintainer, now=clock.now(), rate_per_minute=1, burst=4
+    )
     headers = {"Authorization": f"Bearer {token.token}"}
-    first, second = two_apps(settings)
+    first, second = two_apps(settings, clock)
     with first, second:
         statuses = [
             first.get("/events", headers=headers).status_code,
@@ -148,8 +159,8 @@ def test_two_app_instances_share_the_budget_on_postgresql_only(
         assert from_second.status_code == 200
 
 
-def test_a_429_body_is_json(client: TestClient, engine: Engine) -> None:
-    token = issue_token(engine, "once", Role.viewer, rate_per_minute=1, burst=1)
+def test_a_429_body_is_json(client: TestClient, engine: Engine, clock: FrozenClock) -> None:
+    token = issue_token(engine, "once", Role.viewer, now=clock.now(), rate_per_minute=1, burst=1)
     headers = {"Authorization": f"Bearer {token.token}"}
     assert client.get("/metrics", headers=headers).status_code == 200
     refused = client.get("/metrics", headers=headers)

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from control_tower.app import create_app
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
+from control_tower.kit.clock import FrozenClock
 from control_tower.kit.signing import sign
 from control_tower.settings import Settings
 from tests.conftest import issue_token
@@ -108,19 +109,22 @@ def expected_allowed(actual: Role, required: Role) -> bool:
 
 
 @pytest.fixture
-def walk_app(settings: Settings) -> FastAPI:
+def walk_app(settings: Settings, clock: FrozenClock) -> FastAPI:
     # High limits: the walk makes many calls and must not meet a 429.
-    return create_app(settings.model_copy(update={"anonymous_rate_limit_per_minute": UNLIMITED}))
+    return create_app(
+        settings.model_copy(update={"anonymous_rate_limit_per_minute": UNLIMITED}), clock=clock
+    )
 
 
 @pytest.fixture
-def role_tokens(engine: Engine) -> dict[Role, IssuedToken]:
+def role_tokens(engine: Engine, clock: FrozenClock) -> dict[Role, IssuedToken]:
     return {
         role: issue_token(
             engine,
             f"walk-{role.value}",
             role,
             "backend" if role is Role.producer else None,
+            now=clock.now(),
             rate_per_minute=UNLIMITED,
             burst=UNLIMITED,
         )

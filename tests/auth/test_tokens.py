@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
 from control_tower.cli.main import app as cli
+from control_tower.kit.clock import FrozenClock
 from control_tower.models import audit_log
 from tests.conftest import TEST_MASTER_KEY, issue_token
 from tests.helpers import Producer, cli_env, make_event
@@ -177,14 +178,14 @@ def test_a_duplicate_name_is_refused(env: dict[str, str]) -> None:
     assert "already exists" in result.output
 
 
-def test_an_expired_token_gets_401(engine: Engine, client: TestClient) -> None:
-    past = datetime.now(UTC) - timedelta(minutes=1)
-    expired = issue_token(engine, "old-viewer", Role.maintainer, expires_at=past)
+def test_an_expired_token_gets_401(engine: Engine, client: TestClient, clock: FrozenClock) -> None:
+    past = clock.now() - timedelta(minutes=1)
+    expired = issue_token(engine, "old-viewer", Role.maintainer, now=past, expires_at=past)
     response = client.get("/events", headers={"Authorization": f"Bearer {expired.token}"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
-    future = datetime.now(UTC) + timedelta(days=1)
-    valid = issue_token(engine, "new-viewer", Role.maintainer, expires_at=future)
+    future = clock.now() + timedelta(days=1)
+    valid = issue_token(engine, "new-viewer", Role.maintainer, now=clock.now(), expires_at=future)
     ok = client.get("/events", headers={"Authorization": f"Bearer {valid.token}"})
     assert ok.status_code == 200
 

@@ -12,6 +12,7 @@ from control_tower.app import create_app
 from control_tower.catalog import CatalogError, load_catalog, load_default_catalog
 from control_tower.catalog.loader import default_catalog_text
 from control_tower.cli.main import app as cli
+from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
 from tests.conftest import TEST_MASTER_KEY
 from tests.helpers import Producer, cli_env, make_event
@@ -145,11 +146,11 @@ def test_ct_catalog_validate_reports_bad_yaml_with_its_line(tmp_path: Path) -> N
 
 
 def test_ct_catalog_points_the_server_at_another_file(
-    settings: Settings, producer: Producer, tmp_path: Path
+    settings: Settings, producer: Producer, tmp_path: Path, clock: FrozenClock
 ) -> None:
     path = tmp_path / "custom.yaml"
     path.write_text(CUSTOM)
-    app = create_app(settings.model_copy(update={"catalog": path}))
+    app = create_app(settings.model_copy(update={"catalog": path}), clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         custom = make_event("backend.job.finished", payload={"job_id": "job-1"})
         body, headers = producer.signed(custom)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,7 +40,8 @@ def default_catalog() -> Catalog:
 def row(event_id: str) -> dict[str, Any]:
     catalog = default_catalog()
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
-    return prepare_event(make_event(event_id=event_id), None, catalog, now, "t").row
+    event = make_event(event_id=event_id, occurred_at=now - timedelta(minutes=1))
+    return prepare_event(event, None, catalog, now, "t").row
 
 
 def test_requests_share_commits_and_a_bad_one_fails_alone(

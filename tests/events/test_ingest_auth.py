@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from control_tower.auth.roles import Role
+from control_tower.kit.clock import FrozenClock
 from control_tower.kit.signing import sign
 from tests.helpers import Producer, Staff, assert_error, make_event, store_counts
 
@@ -60,11 +61,13 @@ def test_signature_of_another_body_is_401(
 
 
 def test_another_producers_secret_is_401(
-    client: TestClient, producer: Producer, engine: Engine
+    client: TestClient, producer: Producer, engine: Engine, clock: FrozenClock
 ) -> None:
     from tests.conftest import issue_token
 
-    other = Producer(issue_token(engine, "other-backend", Role.producer, "backend"))
+    other = Producer(
+        issue_token(engine, "other-backend", Role.producer, "backend", now=clock.now())
+    )
     before = store_counts(engine)
     body = json.dumps(make_event()).encode()
     headers = producer.headers(body)

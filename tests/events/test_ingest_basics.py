@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from control_tower.app import create_app
+from control_tower.kit.clock import FrozenClock
 from control_tower.models import events
 from control_tower.settings import Settings
 from tests.helpers import Producer, make_event
@@ -44,13 +46,14 @@ def test_first_delivery_202_then_duplicate_200_then_conflict_409(
 
 
 def test_camel_case_aliases_are_the_same_event(
-    client: TestClient, producer: Producer, engine: Engine
+    client: TestClient, producer: Producer, engine: Engine, clock: FrozenClock
 ) -> None:
-    snake = make_event(event_id="evt-alias", correlation_id="run-1")
+    at = clock.now() - timedelta(minutes=1)
+    snake = make_event(event_id="evt-alias", correlation_id="run-1", occurred_at=at)
     camel = {
         "eventId": snake["event_id"],
         "type": snake["type"],
-        "ts": "2026-11-26T10:59:00+01:00",  # the same instant in another offset
+        "ts": at.astimezone(timezone(timedelta(hours=1))).isoformat(),  # another offset
         "source": snake["source"],
         "correlationId": "run-1",
         "payload": snake["payload"],
@@ -85,7 +88,12 @@ def test_stored_event_reads_back_in_snake_case(
 
 @pytest.mark.parametrize("writer", ["process", "loop", "auto"])
 def test_the_contract_holds_with_commits_in_a_writer_process_or_on_the_loop(
-    settings: Settings, producer: Producer, engine: Engine, writer: str, backend: str
+    settings: Settings,
+    producer: Producer,
+    engine: Engine,
+    writer: str,
+    backend: str,
+    clock: FrozenClock,
 ) -> None:
     # `ct serve`'s default (CT_INGEST_WRITER=auto: `loop` on PostgreSQL, `process` on SQLite);
     # the other tests commit in a thread.
@@ -94,7 +102,7 @@ def test_the_contract_holds_with_commits_in_a_writer_process_or_on_the_loop(
         with pytest.raises(ValueError, match="need PostgreSQL"), TestClient(refused):
             pass  # the app does not start
         return
-    app = create_app(settings.model_copy(update={"ingest_writer": writer}))
+    app = create_app(settings.model_copy(update={"ingest_writer": writer}), clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         on_loop = writer == "loop" or (writer == "auto" and backend == "postgresql")
         assert bool(app.ctx.committer.writer_pids()) is not on_loop

@@ -15,14 +15,17 @@ from sqlalchemy import Engine
 
 from control_tower.app import create_app
 from control_tower.auth.roles import Role
+from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
 from tests.conftest import issue_token
 from tests.helpers import Producer, Staff, assert_error, error_fields, make_event, store_counts
 
 
 @pytest.fixture
-def finance(engine: Engine) -> Producer:
-    return Producer(issue_token(engine, "finance-producer", Role.producer, "finance"))
+def finance(engine: Engine, clock: FrozenClock) -> Producer:
+    return Producer(
+        issue_token(engine, "finance-producer", Role.producer, "finance", now=clock.now())
+    )
 
 
 def invoice(total: Any, vat: Any = None) -> dict[str, Any]:
@@ -272,11 +275,12 @@ def test_size_is_checked_before_the_token(client: TestClient, engine: Engine) ->
 
 
 def test_a_lower_configured_limit_applies(
-    settings: Settings, producer: Producer, engine: Engine
+    settings: Settings, producer: Producer, engine: Engine, clock: FrozenClock
 ) -> None:
     small_settings = settings.model_copy(update={"max_event_bytes": 1024})
     before = store_counts(engine)
-    with TestClient(create_app(small_settings), raise_server_exceptions=False) as small:
+    app = create_app(small_settings, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as small:
         body = oversized_event(1024)
         assert_error(small.post("/events", content=body, headers=producer.headers(body)), 413)
         ok, headers = producer.signed(make_event())

@@ -36,10 +36,10 @@ def wait_for_status(engine: Engine, event_id: str, status: str, seconds: float =
 
 
 def test_events_posted_to_the_server_get_routed(
-    settings: Settings, producer: Producer, staff: Staff, engine: Engine
+    settings: Settings, producer: Producer, staff: Staff, engine: Engine, clock: FrozenClock
 ) -> None:
     live = settings.model_copy(update={"router_enabled": True})
-    with TestClient(create_app(live)) as client:
+    with TestClient(create_app(live, clock=clock)) as client:
         body, headers = producer.signed(make_event(event_id="live-1"))
         assert client.post("/events", content=body, headers=headers).status_code == 202
         assert wait_for_status(engine, "live-1", "routed") == "routed"

@@ -11,47 +11,58 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from control_tower.auth.roles import Role
+from control_tower.kit.clock import FrozenClock
 from tests.conftest import issue_token
 from tests.helpers import Producer, Staff, assert_error, make_event
 
-Request = Callable[[TestClient, Producer, Staff, Engine], Any]
+Request = Callable[[TestClient, Producer, Staff, Engine, FrozenClock], Any]
 
 
-def malformed_json(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def malformed_json(
+    client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.post("/events", content=b"{", headers=producer.headers(b"{"))
 
 
-def bad_cursor(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def bad_cursor(client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock) -> Any:
     return client.get("/events?cursor=zzz", headers=staff.headers(Role.maintainer))
 
 
-def no_token(client: TestClient, _p: Producer, _s: Staff, _e: Engine) -> Any:
+def no_token(client: TestClient, _p: Producer, _s: Staff, _e: Engine, _c: FrozenClock) -> Any:
     return client.get("/events")
 
 
-def unsigned(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def unsigned(client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock) -> Any:
     body, headers = producer.signed(make_event())
     del headers["X-CT-Signature"]
     return client.post("/events", content=body, headers=headers)
 
 
-def viewer_reads_events(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def viewer_reads_events(
+    client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.get("/events", headers=staff.headers(Role.viewer))
 
 
-def unknown_route(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def unknown_route(
+    client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.get("/no/such/route", headers=staff.headers(Role.owner))
 
 
-def unknown_event(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def unknown_event(
+    client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.get("/events/evt-missing", headers=staff.headers(Role.maintainer))
 
 
-def wrong_method(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def wrong_method(
+    client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.delete("/events", headers=staff.headers(Role.owner))
 
 
-def conflict(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def conflict(client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock) -> Any:
     body, headers = producer.signed(make_event(event_id="evt-x"))
     assert client.post("/events", content=body, headers=headers).status_code == 202
     other = make_event(event_id="evt-x", payload={"fn_name": "g", "severity": "low"})
@@ -59,27 +70,37 @@ def conflict(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> A
     return client.post("/events", content=body, headers=headers)
 
 
-def too_large(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def too_large(
+    client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     body = json.dumps(make_event(payload={"stack_ref": "x" * 300_000})).encode()
     return client.post("/events", content=body, headers=producer.headers(body))
 
 
-def not_json(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def not_json(client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock) -> Any:
     body, headers = producer.signed(make_event())
     return client.post("/events", content=body, headers={**headers, "Content-Type": "text/csv"})
 
 
-def invalid_event(client: TestClient, producer: Producer, _s: Staff, _e: Engine) -> Any:
+def invalid_event(
+    client: TestClient, producer: Producer, _s: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     body, headers = producer.signed(make_event(payload={"severity": "x"}))
     return client.post("/events", content=body, headers=headers)
 
 
-def invalid_query(client: TestClient, _p: Producer, staff: Staff, _e: Engine) -> Any:
+def invalid_query(
+    client: TestClient, _p: Producer, staff: Staff, _e: Engine, _c: FrozenClock
+) -> Any:
     return client.get("/events?limit=9999", headers=staff.headers(Role.maintainer))
 
 
-def rate_limited(client: TestClient, _p: Producer, _s: Staff, engine: Engine) -> Any:
-    token = issue_token(engine, "one-shot", Role.viewer, rate_per_minute=1, burst=1)
+def rate_limited(
+    client: TestClient, _p: Producer, _s: Staff, engine: Engine, clock: FrozenClock
+) -> Any:
+    token = issue_token(
+        engine, "one-shot", Role.viewer, now=clock.now(), rate_per_minute=1, burst=1
+    )
     headers = {"Authorization": f"Bearer {token.token}"}
     assert client.get("/metrics", headers=headers).status_code == 200
     return client.get("/metrics", headers=headers)
@@ -105,10 +126,15 @@ CASES: dict[str, tuple[Request, int, str]] = {
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_uniform_error_body(
-    client: TestClient, producer: Producer, staff: Staff, engine: Engine, case: str
+    client: TestClient,
+    producer: Producer,
+    staff: Staff,
+    engine: Engine,
+    clock: FrozenClock,
+    case: str,
 ) -> None:
     request, status, code = CASES[case]
-    response = request(client, producer, staff, engine)
+    response = request(client, producer, staff, engine, clock)
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-request-id"]
     assert_error(response, status, code)

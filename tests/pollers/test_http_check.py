@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 
+import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
@@ -20,6 +21,12 @@ from tests.pollers.fakes import (
     poller_state_row,
     stored_events,
 )
+
+
+@pytest.fixture(autouse=True)
+def on_the_hour(clock: FrozenClock) -> None:
+    """Slots are aligned to their interval: start these tests on a slot boundary, today's."""
+    clock.set(clock.now().replace(minute=0, second=0, microsecond=0))
 
 
 def _run(engine: Engine, clock: FrozenClock, url: str, **overrides: object) -> tuple[str, object]:
