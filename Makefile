@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck docs bench clean
+.PHONY: run test test-clock-shift lint typecheck docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The suite again with every process's clock a year ahead, on the eve of both London DST changes.
+test-clock-shift: $(STAMP)
+	$(BIN)/python -m tests.clock_shift -n 2 --dist loadfile -q
 
 docs: $(STAMP)
 	$(BIN)/ct docs

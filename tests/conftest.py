@@ -62,6 +62,12 @@ def pytest_configure() -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if shift := os.environ.get("SUITE_CLOCK_SHIFT_SECONDS"):
+        terminalreporter.write_line(
+            f"clock shifted by {shift} s: the suite ran as if at "
+            f"{datetime.now(UTC).isoformat(timespec='seconds')} (tests/clock_shift)",
+            bold=True,
+        )
     if not postgres_available():
         terminalreporter.write_line(
             "!" * 78 + "\n!! PostgreSQL was NOT tested: unreachable at "

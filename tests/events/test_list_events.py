@@ -17,7 +17,8 @@ from control_tower.db import unit_of_work
 from control_tower.events.internal import emit_events
 from tests.helpers import Staff, assert_error, make_event
 
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+# Yesterday's hour by the process clock (the clock the suite's `clock` fixture starts from).
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 PLUS_ONE = timezone(timedelta(hours=1))
 
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +28,7 @@ from control_tower.catalog import Catalog
 from control_tower.catalog.loader import default_catalog_text, parse_catalog
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import events, poller_state
+from tests.helpers import iso
 
 GITHUB_TOKEN = "ghp_test_token_not_secret"
 
@@ -127,10 +128,14 @@ def make_run(
     status: str = "completed",
     name: str = "CI",
     attempt: int = 1,
-    updated_at: str = "2026-11-26T09:30:00Z",
+    updated_at: str | None = None,
     base: str = "https://github.com",
 ) -> dict[str, Any]:
-    """A workflow run shaped like GitHub's `workflow-run` schema."""
+    """A workflow run shaped like GitHub's `workflow-run` schema; by default it ended a minute
+    ago by the process clock (the suite's clock starts from it), started half an hour before."""
+    ended = datetime.fromisoformat(updated_at) if updated_at else datetime.now(UTC)
+    ended = ended.replace(microsecond=0) - (timedelta() if updated_at else timedelta(minutes=1))
+    started = ended - timedelta(minutes=30)
     owner, repo_name = repo.split("/")
     api = f"https://api.github.com/repos/{repo}"
     user = {
@@ -174,13 +179,13 @@ def make_run(
         "url": f"{api}/actions/runs/{run_id}",
         "html_url": f"{base}/{repo}/actions/runs/{run_id}",
         "pull_requests": [],
-        "created_at": "2026-11-26T09:00:00Z",
-        "updated_at": updated_at,
+        "created_at": iso(started),
+        "updated_at": iso(ended),
         "actor": user,
         "triggering_actor": user,
         "run_attempt": attempt,
         "referenced_workflows": [],
-        "run_started_at": "2026-11-26T09:00:05Z",
+        "run_started_at": iso(started + timedelta(seconds=5)),
         "jobs_url": f"{api}/actions/runs/{run_id}/jobs",
         "logs_url": f"{api}/actions/runs/{run_id}/logs",
         "check_suite_url": f"{api}/check-suites/{run_id * 10}",
@@ -193,7 +198,7 @@ def make_run(
             "id": hashlib.sha1(str(run_id).encode()).hexdigest(),
             "tree_id": hashlib.sha1(f"t{run_id}".encode()).hexdigest(),
             "message": "Fix the build",
-            "timestamp": "2026-11-26T08:59:00Z",
+            "timestamp": iso(started - timedelta(minutes=1)),
             "author": {"name": "Octo Cat", "email": "octocat@github.com"},
             "committer": {"name": "GitHub", "email": "noreply@github.com"},
         },

@@ -1,0 +1,53 @@
+"""The date-independence guard (`python -m tests.clock_shift`, run by .ci/run) really moves the
+clock that CT reads, in this process and in the processes tests start; and it picks the eve of
+both London DST changes a year ahead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.clock_shift.__main__ import dst_changes, targets
+
+SHIFT = float(os.environ.get("SUITE_CLOCK_SHIFT_SECONDS", "0"))
+SLACK = 30.0  # seconds between reading the kernel's time and Python's, on a busy machine
+
+
+def kernel_time(tmp_path: Path) -> float:
+    """The wall clock as the kernel keeps it (a new file's mtime), which no shift moves."""
+    probe = tmp_path / f"probe-{time.monotonic_ns()}"
+    probe.touch()
+    return probe.stat().st_mtime
+
+
+def test_this_process_reads_the_shifted_clock(tmp_path: Path) -> None:
+    real = kernel_time(tmp_path)
+    assert abs(datetime.now(UTC).timestamp() - real - SHIFT) < SLACK
+    assert abs(time.time() - real - SHIFT) < SLACK
+
+
+def test_processes_the_tests_start_read_the_shifted_clock(tmp_path: Path) -> None:
+    real = kernel_time(tmp_path)
+    seen = subprocess.run(
+        [sys.executable, "-c", "import datetime; print(datetime.datetime.now().timestamp())"],
+        capture_output=True, text=True, check=True, env=dict(os.environ),
+    ).stdout  # fmt: skip
+    assert abs(float(seen) - real - SHIFT) < SLACK
+
+
+def test_the_guard_runs_on_the_eve_of_both_london_dst_changes_a_year_ahead() -> None:
+    start = datetime(2026, 12, 6, 11, 42, tzinfo=UTC)  # a fixed instant; no real clock here
+    assert dst_changes(start, 3) == [
+        datetime(2027, 3, 28, 1, 0, tzinfo=UTC),
+        datetime(2027, 10, 31, 1, 0, tzinfo=UTC),
+        datetime(2028, 3, 26, 1, 0, tzinfo=UTC),
+    ]
+    assert targets(start) == [
+        datetime(2028, 3, 26, 0, 59, tzinfo=UTC),
+        datetime(2028, 10, 29, 0, 59, tzinfo=UTC),
+    ]
+    assert all(t - start > timedelta(days=365) for t in targets(start))
