@@ -43,17 +43,18 @@ import httpx
 import psycopg
 from sqlalchemy import Engine, func, select
 
+from control_tower.app import build_router
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
 from control_tower.catalog import Catalog, load_default_catalog
 from control_tower.db import build_engine, unit_of_work
-from control_tower.events.ingest import prepare_event
-from control_tower.events.repository import insert_events
-from control_tower.events.routing import Router, RouterConfig
 from control_tower.health import service
+from control_tower.ingest.preparation import prepare_event
+from control_tower.ingest.repository import insert_events
 from control_tower.kit.clock import SystemClock
 from control_tower.migrate import upgrade
 from control_tower.models import event_routes, events, system_rollups
+from control_tower.routing.router import RouterConfig
 
 PG_ADMIN_DSN = os.environ.get("CT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MASTER_KEY = "bench-master-key-not-secret"
@@ -275,8 +276,9 @@ def load(
 
 def route(engine: Engine, catalog: Catalog, batch_size: int) -> tuple[float, int]:
     """Route everything pending with the real router; returns (seconds, events routed)."""
-    router = Router(engine, catalog, SystemClock(), RouterConfig(batch_size=batch_size),
-                    name="bench-router")  # fmt: skip
+    router, _ = build_router(
+        engine, catalog, SystemClock(), RouterConfig(batch_size=batch_size), name="bench-router"
+    )
     began = time.perf_counter()
     report = router.drain(max_batches=1_000_000)
     took = time.perf_counter() - began

@@ -26,13 +26,13 @@ from control_tower.auth import tokens
 from control_tower.auth.roles import Role
 from control_tower.catalog import Catalog, load_default_catalog
 from control_tower.db import build_engine, unit_of_work
-from control_tower.events.internal import emit_events
-from control_tower.events.routing import Router, RouterConfig
+from control_tower.ingest.internal import emit_events
 from control_tower.kit.clock import FrozenClock
 from control_tower.migrate import upgrade
 from control_tower.models import metadata
+from control_tower.routing.router import Router, RouterConfig
 from control_tower.settings import Settings
-from tests.helpers import Emit, Producer, Staff
+from tests.helpers import Emit, Producer, Staff, new_router
 
 pytest_plugins = ["tests.servers"]
 
@@ -165,16 +165,13 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_MASTER_KEY,
         token_cache_seconds=0,
         log_json=True,
-        # Background loops off: tests drive the router, the scheduler and the run worker step
-        # by step with a controlled clock (tests/events/test_routing.py, tests/test_scheduler.py,
-        # tests/runs/).
+        # Background loops off, as for an API-only replica: tests drive the router, the
+        # scheduler and the run worker step by step with the suite's clock
+        # (tests/routing/, tests/test_scheduler.py, tests/runs/); tests that start `ct serve`
+        # or turn them on run them as shipped.
         router_enabled=False,
         scheduler_enabled=False,
         worker_enabled=False,
-        # Commits in a thread: a writer process per app would add its start-up (≈ 0.5 s) to
-        # hundreds of tests. tests/events/test_writer_process.py and every test that runs
-        # `ct serve` (the default) cover the process.
-        ingest_writer="thread",
     )
 
 
@@ -244,7 +241,7 @@ def catalog() -> Catalog:
 
 @pytest.fixture
 def router(engine: Engine, catalog: Catalog, clock: FrozenClock) -> Router:
-    return Router(engine, catalog, clock, RouterConfig(max_attempts=3, backoff_base_seconds=2))
+    return new_router(engine, catalog, clock, RouterConfig(max_attempts=3, backoff_base_seconds=2))
 
 
 @pytest.fixture

@@ -13,10 +13,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 
+from control_tower.app import build_router
 from control_tower.auth.roles import Role
 from control_tower.auth.tokens import IssuedToken
+from control_tower.catalog import Catalog
+from control_tower.kit.clock import Clock
 from control_tower.kit.signing import sign
 from control_tower.models import audit_log, events
+from control_tower.routing.handlers import Handler, HandlerRegistry
+from control_tower.routing.router import Router, RouterConfig
 
 T = TypeVar("T")
 
@@ -27,6 +32,24 @@ Emit = Callable[..., str]
 def iso(instant: datetime) -> str:
     """An instant as producers write it: ISO-8601 in UTC with `Z`."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_router(
+    engine: Engine,
+    catalog: Catalog,
+    clock: Clock,
+    config: RouterConfig | None = None,
+    *,
+    name: str | None = None,
+    handlers: list[Handler] | None = None,
+) -> Router:
+    """A router with the app's handlers, as `ct serve` builds it, or with test `handlers`."""
+    if handlers is None:
+        return build_router(engine, catalog, clock, config, name=name)[0]
+    registry = HandlerRegistry()
+    for number, handler in enumerate(handlers):
+        registry.add(f"test-{number}", handler)
+    return Router(engine, catalog, clock, config, registry, name=name)
 
 
 def make_event(

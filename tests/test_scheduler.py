@@ -22,10 +22,13 @@ from control_tower.db import build_engine
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import scheduled_jobs
 from control_tower.scheduler import (
+    Every,
     Job,
+    JobRegistry,
     PostgresLeadership,
     Scheduler,
     SingleProcessLeadership,
+    Slot,
     slot_for,
 )
 from control_tower.settings import Settings
@@ -51,9 +54,9 @@ class Counter:
         self.slots: list[datetime] = []
         self._lock = threading.Lock()
 
-    def __call__(self, slot: datetime) -> None:
+    def __call__(self, slot: Slot) -> None:
         with self._lock:
-            self.slots.append(slot)
+            self.slots.append(slot.at)
 
 
 _open: list[Scheduler] = []
@@ -71,7 +74,7 @@ def scheduler_with(
     engine: Engine, clock: FrozenClock, counter: Counter, interval: int = 60, **kw: object
 ) -> Scheduler:
     scheduler = Scheduler(engine, clock, **kw)  # type: ignore[arg-type]
-    scheduler.register(Job("count", interval, counter))
+    scheduler.register(Job("count", Every(interval), counter))
     _open.append(scheduler)
     return scheduler
 
@@ -94,9 +97,11 @@ def test_a_due_job_runs_once_per_slot(engine: Engine, clock: FrozenClock) -> Non
     with engine.connect() as conn:
         row = conn.execute(select(scheduled_jobs)).one()
     assert row.name == "count"
+    assert row.schedule == "every 60 s"
     assert row.runs == 2
     assert row.last_status == "ok"
     assert row.last_slot_at == t0 + timedelta(seconds=60)
+    assert row.last_late is False
 
 
 @pytest.mark.usefixtures("opened")
@@ -162,14 +167,14 @@ def test_a_failing_job_is_recorded_and_runs_again_next_slot(
 ) -> None:
     calls: list[datetime] = []
 
-    def flaky(slot: datetime) -> None:
-        calls.append(slot)
+    def flaky(slot: Slot) -> None:
+        calls.append(slot.at)
         if len(calls) == 1:
             raise RuntimeError("the target was down")
 
     scheduler = Scheduler(engine, clock)
     _open.append(scheduler)
-    scheduler.register(Job("flaky", 60, flaky))
+    scheduler.register(Job("flaky", Every(60), flaky))
     [run] = scheduler.run_due()
     assert run.status == "failed"
     assert run.error == "RuntimeError: the target was down"
@@ -186,8 +191,8 @@ def test_jobs_have_their_own_intervals(engine: Engine, clock: FrozenClock) -> No
     fast, slow = Counter(), Counter()
     scheduler = Scheduler(engine, clock)
     _open.append(scheduler)
-    scheduler.register(Job("fast", 60, fast))
-    scheduler.register(Job("slow", 300, slow))
+    scheduler.register(Job("fast", Every(60), fast))
+    scheduler.register(Job("slow", Every(300), slow))
     for minute in range(10):
         scheduler.run_due(clock.now() + timedelta(minutes=minute))
     assert len(fast.slots) == 10
@@ -195,18 +200,34 @@ def test_jobs_have_their_own_intervals(engine: Engine, clock: FrozenClock) -> No
 
 
 @pytest.mark.usefixtures("opened")
+def test_jobs_come_from_a_registry_with_unique_names(engine: Engine, clock: FrozenClock) -> None:
+    """Features add their jobs to one registry, which the app gives the scheduler."""
+    counter = Counter()
+    registry = JobRegistry([Job("count", Every(60), counter)])
+    with pytest.raises(ValueError, match="job 'count' is already registered"):
+        registry.add(Job("count", Every(300), counter))
+    scheduler = Scheduler(engine, clock, registry=registry)
+    _open.append(scheduler)
+    with pytest.raises(ValueError, match="already registered"):
+        scheduler.register(Job("count", Every(60), counter))
+    [run] = scheduler.run_due()
+    assert (run.name, run.slot, run.status) == ("count", Slot(clock.now()), "ok")
+    assert [job.name for job in scheduler.jobs] == ["count"]
+
+
+@pytest.mark.usefixtures("opened")
 def test_jobs_due_together_run_side_by_side(engine: Engine, clock: FrozenClock) -> None:
     """A slow job does not hold back the others: `slow` can only finish once `quick` ran."""
     quick_ran = threading.Event()
 
-    def slow(_slot: datetime) -> None:
+    def slow(_slot: Slot) -> None:
         if not quick_ran.wait(timeout=10):
             raise RuntimeError("quick never ran while slow was running")
 
     scheduler = Scheduler(engine, clock)
     _open.append(scheduler)
-    scheduler.register(Job("slow", 60, slow))
-    scheduler.register(Job("quick", 60, lambda _slot: quick_ran.set()))
+    scheduler.register(Job("slow", Every(60), slow))
+    scheduler.register(Job("quick", Every(60), lambda _slot: quick_ran.set()))
     runs = scheduler.run_due()
     assert [(r.name, r.status) for r in runs] == [("slow", "ok"), ("quick", "ok")]
 
@@ -242,7 +263,7 @@ def test_only_one_postgres_scheduler_leads(pg_database: str, clock: FrozenClock)
     name = f"count-{uuid.uuid4().hex[:8]}"
     first, second = Scheduler(first_engine, clock), Scheduler(second_engine, clock)
     for scheduler in (first, second):
-        scheduler.register(Job(name, 60, counter))
+        scheduler.register(Job(name, Every(60), counter))
     try:
         assert isinstance(first._leadership, PostgresLeadership)
         t0 = clock.now()

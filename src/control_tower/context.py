@@ -1,6 +1,7 @@
-"""What a running CT holds: settings, store, catalogue, clock, caches.
+"""What a running CT holds: settings, store, catalogue, clock, the committer, caches.
 
-Built in the app's lifespan; routes reach it through the `Context` dependency.
+Built in the app's lifespan (or by `ct worker`); routes reach it through the `Context`
+dependency.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from control_tower.auth.token_cache import TokenCache
 from control_tower.auth.tokens import hash_token, resolve_token
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
-from control_tower.events.group_commit import GroupCommitter
-from control_tower.events.router_loop import RouterLoop
-from control_tower.events.routing import Router, RouterConfig
-from control_tower.events.writer_process import WriterConfig
+from control_tower.health.hooks import StatusChangeHook
+from control_tower.ingest.committer import GroupCommitter
 from control_tower.kit.clock import Clock
 from control_tower.observability.metrics import Metrics
+from control_tower.routing.loop import RouterLoop
+from control_tower.routing.router import RouterConfig
 from control_tower.settings import Settings
 
 
@@ -46,7 +47,8 @@ class AppContext:
     rate_limiter: MemoryRateLimiter | AsyncPostgresRateLimiter = field(
         default_factory=MemoryRateLimiter
     )
-    router_loop: RouterLoop | None = None
+    status_changes: StatusChangeHook = field(default_factory=StatusChangeHook)
+    router_loop: RouterLoop | None = None  # this process's router, if it runs one
     _token_lookups: dict[str, asyncio.Task[Principal | None]] = field(
         default_factory=dict, repr=False
     )
@@ -62,9 +64,6 @@ class AppContext:
             backoff_max_seconds=s.router_backoff_max_seconds,
         )
 
-    def new_router(self, name: str | None = None) -> Router:
-        return Router(self.engine, self.catalog, self.clock, self.router_config(), name=name)
-
     @classmethod
     def build(
         cls, settings: Settings, engine: Engine, catalog: Catalog, clock: Clock
@@ -74,29 +73,13 @@ class AppContext:
             if engine.dialect.name == "postgresql"
             else MemoryRateLimiter()
         )
-        writer = settings.resolved_ingest_writer()
         return cls(
             settings=settings,
             engine=engine,
             catalog=catalog,
             clock=clock,
             master_key=settings.master_key(),
-            committer=GroupCommitter(
-                engine,
-                settings.group_commit_max_events,
-                writers=settings.ingest_writers,
-                writer_process=(
-                    WriterConfig(
-                        settings.resolved_database_url(),
-                        settings.sqlite_synchronous,
-                        settings.log_level,
-                        settings.log_json,
-                    )
-                    if writer == "process"
-                    else None
-                ),
-                on_loop=writer == "loop",
-            ),
+            committer=GroupCommitter(engine, settings.group_commit_max_events),
             token_cache=TokenCache(settings.token_cache_seconds),
             rate_limiter=limiter,
         )
@@ -146,7 +129,7 @@ class AppContext:
         )
 
     async def rate_hit(self, key: str, limit: Limit) -> Decision:
-        # Rate limits are wall-clock by nature; the test clock drives business rules only.
+        # Rate limits are wall-clock by nature; the app's clock drives business rules only.
         now = time.time()
         if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
             return await self.rate_limiter.hit_async(key, limit, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -56,38 +57,10 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(
         default=1000, description="Most events written in one ingest transaction."
     )
-    ingest_writers: int = Field(
-        default=2,
-        ge=1,
-        description="Ingest transactions in flight at once on PostgreSQL (SQLite: always one).",
-    )
-    ingest_writer: Literal["auto", "loop", "process", "thread"] = Field(
-        default="auto",
-        description="Where ingest commits run: `loop`, async connections on the API's event "
-        "loop (PostgreSQL only); `process`, a child process per writer (commits never compete "
-        "with the API for the GIL); `thread`, threads of the API process; `auto` (the "
-        "default), `loop` on PostgreSQL and `process` on SQLite. With `loop` or `process`, "
-        "commits of 256+ rows still run in a thread.",
-    )
-
-    def resolved_ingest_writer(self) -> str:
-        """`ingest_writer` with `auto` decided by the store."""
-        if self.ingest_writer != "auto":
-            return self.ingest_writer
-        return "loop" if self.resolved_database_url().startswith("postgresql") else "process"
-
     router_enabled: bool = Field(
-        default=True, description="Run the event router with `ct serve` (`ct worker` runs one too)."
-    )
-    router_process: bool = Field(
         default=True,
-        description="`ct serve` routes (and runs the run worker) in a child `ct worker` process "
-        "it restarts if it dies, so routing never takes the API's core; false: in the API process.",
-    )
-    router_metrics_url: str | None = Field(
-        default=None,
-        description="Set by `ct serve` for its API processes: where the router child serves its "
-        "counters, which /metrics appends to its own.",
+        description="Run the event router inside `ct serve` (`ct worker` runs one too); turn "
+        "off for API-only replicas.",
     )
     router_batch_size: int = Field(default=500, description="Events the router claims at once.")
     router_lease_seconds: float = Field(
@@ -151,9 +124,29 @@ class Settings(BaseSettings):
     def master_key(self) -> bytes:
         if self.secret_key:
             return self.secret_key.encode("utf-8")
-        path = self.data_dir / "master.key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        return path.read_text().strip().encode("utf-8")
+        return read_or_create_key(self.data_dir / "master.key")
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """The key in `path`, created on first use: written whole to a temporary file, synced, then
+    linked into place, so a crash never leaves a partial key and two processes starting at
+    once end up with the same one (the second link fails and reads the first)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"{path} is empty: restore it from a backup or set CT_SECRET_KEY")
+    return key.encode("utf-8")

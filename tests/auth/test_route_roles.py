@@ -88,9 +88,18 @@ def declared_role(dependant: Dependant | None) -> Role | None:
 
 
 def auth_scheme(endpoint: Endpoint) -> str | None:
-    call = endpoint.dependant.call if endpoint.dependant is not None else None
-    scheme = getattr(call, "public_auth", None)
-    return scheme if isinstance(scheme, str) else None
+    """How a route authenticates when not by bearer token, declared on the endpoint or on a
+    dependency (the UI's `require_page`)."""
+
+    def find(dependant: Dependant | None) -> str | None:
+        if dependant is None:
+            return None
+        scheme = getattr(dependant.call, "public_auth", None)
+        if isinstance(scheme, str):
+            return scheme
+        return next((s for sub in dependant.dependencies if (s := find(sub))), None)
+
+    return find(endpoint.dependant)
 
 
 def concrete_path(endpoint: Endpoint) -> str:

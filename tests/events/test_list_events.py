@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from control_tower.auth.roles import Role
 from control_tower.catalog import load_default_catalog
 from control_tower.db import unit_of_work
-from control_tower.events.internal import emit_events
+from control_tower.ingest.internal import emit_events
 from tests.helpers import Staff, assert_error, make_event
 
 # Yesterday's hour by the process clock (the clock the suite's `clock` fixture starts from).

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, Select
-from sqlalchemy.exc import OperationalError
 
 from control_tower.catalog import load_default_catalog
 from control_tower.db import unit_of_work
-from control_tower.events.internal import emit_events
 from control_tower.events.repository import EventFilter, list_query
-from control_tower.events.routing import Router, RouterConfig
+from control_tower.ingest.internal import emit_events
 from control_tower.kit.clock import SystemClock
+from control_tower.routing.router import RouterConfig
+from tests.helpers import new_router
 
 ROWS = 5000
 RARE_TYPE = "artifact.pointer.written"  # 1% of rows, spread evenly through the stream
@@ -112,7 +112,7 @@ def test_unfiltered_listing_walks_the_primary_key_backwards(loaded: Engine) -> N
 
 
 def test_a_routers_batch_is_found_by_its_lease_not_by_scanning_the_outbox(loaded: Engine) -> None:
-    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
+    router = new_router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
     ids = router.claim(datetime.now(UTC))
     assert len(ids) == 50
     with loaded.begin() as conn:
@@ -125,26 +125,8 @@ def test_a_claim_reads_due_rows_in_ingest_order_from_the_index_without_sorting(
     loaded: Engine,
 ) -> None:
     """A claim stops after one batch: no scan and sort of the whole backlog (5,000 pending)."""
-    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
+    router = new_router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
     observed = explain(loaded, router.due("pending", datetime.now(UTC), 50))
     assert "ix_event_routes_status_seq" in observed, observed
     assert "Sort" not in observed, observed
     assert "TEMP B-TREE" not in observed, observed
-
-
-def test_a_locked_batch_reads_due_rows_from_the_index_and_each_event_by_its_id(
-    loaded: Engine,
-) -> None:
-    """PostgreSQL's router claims and reads a batch in one statement (`due_events`); SQLite's
-    router leases instead (`leased_events`, the test above), and has no LATERAL."""
-    router = Router(loaded, load_default_catalog(), SystemClock(), RouterConfig(batch_size=50))
-    due = router.due("pending", datetime.now(UTC), 50)
-    if loaded.dialect.name == "sqlite":
-        with pytest.raises(OperationalError, match="syntax error"):
-            explain(loaded, router.due_events(due))
-        return
-    observed = explain(loaded, router.due_events(due))
-    assert "Index Scan using ix_event_routes_status_seq" in observed, observed
-    assert "LockRows" in observed, observed
-    assert "Index Scan using uq_events_event_id" in observed, observed
-    assert "Seq Scan" not in observed, observed

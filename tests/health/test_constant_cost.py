@@ -18,11 +18,11 @@ from sqlalchemy import Engine, event, func, insert, select, text
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
-from control_tower.events.routing import Router
 from control_tower.health import service
 from control_tower.health.schemas import HealthStatus
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import health_evidence, system_rollups, system_state
+from control_tower.routing.router import Router
 from tests.helpers import Emit
 
 THURSDAY_10 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -14,13 +14,14 @@ from control_tower.catalog import Catalog
 from control_tower.catalog.loader import parse_catalog
 from control_tower.cli.main import app as cli_app
 from control_tower.db import unit_of_work
-from control_tower.events.routing import Router, RouterConfig
 from control_tower.health import service, slo
+from control_tower.health.hooks import StatusChangeHook
 from control_tower.health.schemas import HealthStatus
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import audit_log
+from control_tower.routing.router import Router, RouterConfig
 from control_tower.settings import Settings
-from tests.helpers import Emit, Staff
+from tests.helpers import Emit, Staff, new_router
 
 THURSDAY_10 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -66,10 +67,18 @@ def test_status_changes_are_recorded_once_as_history(
         (THURSDAY_10 + timedelta(minutes=21), None),  # still amber: no new row
         (THURSDAY_10 + timedelta(minutes=40), "red"),
     ]
+    hook, heard = StatusChangeHook(), []
+    hook.subscribe(lambda _conn, changes: heard.extend(changes))
     for now, expected in steps:
         with unit_of_work(engine) as conn:
-            changed = service.record_status_changes(conn, catalog, now)
-        assert changed == (["backend"] if expected else [])
+            changed = service.record_status_changes(conn, catalog, now, hook=hook)
+            again = service.record_status_changes(conn, catalog, now, hook=hook)  # a 2nd router
+        assert [c.system_id for c in changed] == (["backend"] if expected else [])
+        assert again == []
+    # Subscribers heard each change once, as recorded.
+    assert [(c.from_status.value, c.to_status.value) for c in heard] == [
+        ("unknown", "green"), ("green", "amber"), ("amber", "red"),
+    ]  # fmt: skip
     with unit_of_work(engine, write=False) as conn:
         detail = service.system_detail(conn, catalog, "backend", THURSDAY_10 + timedelta(hours=1))
     moves = [(c.from_status.value, c.to_status.value) for c in reversed(detail.recent_changes)]
@@ -115,7 +124,7 @@ event_types:
     catalog = parse_catalog(text, "test")
     system = catalog.system("pager")
     assert system is not None
-    from control_tower.events.internal import emit_events
+    from control_tower.ingest.internal import emit_events
 
     for change, day in (("spring", datetime(2026, 3, 29, tzinfo=UTC)),
                         ("autumn", datetime(2026, 10, 25, tzinfo=UTC))):  # fmt: skip
@@ -128,7 +137,7 @@ event_types:
                   "occurred_at": last.isoformat(), "payload": {"system_id": "pager"}}],
                 producer="test", now=last,
             )  # fmt: skip
-        Router(engine, catalog, clock, RouterConfig()).drain()
+        new_router(engine, catalog, clock, RouterConfig()).drain()
         with unit_of_work(engine, write=False) as conn:
             ev = slo.evaluate(conn, system, now)
         why = next(r for r in ev.reasons if r.objective == "heartbeat_gap")
@@ -145,7 +154,7 @@ def test_dlq_api_replay_is_audited_and_metrics_show_depth(
     emit("system.heartbeat", "backend", {"system_id": "backend"})
     metrics = client.get("/metrics", headers=staff.headers(Role.viewer)).text
     assert "ct_events_pending 2.0" in metrics  # acknowledged, not yet routed
-    router = Router(engine, catalog, clock, RouterConfig(max_attempts=1))
+    router = new_router(engine, catalog, clock, RouterConfig(max_attempts=1))
     assert router.drain().dead == 1
     listing = client.get("/dlq", headers=staff.headers(Role.maintainer))
     assert listing.status_code == 200
@@ -176,7 +185,7 @@ def test_dlq_and_rebuild_cli(
 ) -> None:  # fmt: skip
     for name in ("ghost-1", "ghost-2"):
         emit("system.heartbeat", "backend", {"system_id": name}, event_id=name)
-    Router(engine, catalog, clock, RouterConfig(max_attempts=1)).drain()
+    new_router(engine, catalog, clock, RouterConfig(max_attempts=1)).drain()
     env = {
         "CT_DATABASE_URL": settings.resolved_database_url(),
         "CT_DATA_DIR": str(tmp_path),

@@ -8,10 +8,10 @@ from sqlalchemy import Engine
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
-from control_tower.events.routing import Router
 from control_tower.health import slo
 from control_tower.health.schemas import HealthStatus
 from control_tower.kit.clock import FrozenClock
+from control_tower.routing.router import Router
 from tests.helpers import Emit
 
 # Thursday 26 November 2026, 10:00 GMT: inside business hours.

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from control_tower.app import create_app
 from control_tower.catalog.pollers import GithubActionsPoller
-from control_tower.integrations.github import github_webhook
+from control_tower.integrations.github.endpoints import github_webhook
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import github_deliveries
 from control_tower.pollers.service import run_poller

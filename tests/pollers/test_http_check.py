@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 from control_tower.catalog.pollers import HttpPoller
 from control_tower.kit.clock import FrozenClock
 from control_tower.observability.metrics import Metrics
-from control_tower.pollers.service import poller_jobs, run_poller
-from control_tower.scheduler import slot_for
+from control_tower.pollers.service import run_poller
+from control_tower.pollers.tasks import poller_jobs
+from control_tower.scheduler import Slot, slot_for
 from tests.pollers.fakes import (
     HealthState,
     catalog_with,
@@ -195,7 +196,7 @@ def test_scheduled_polls_are_counted_in_metrics(
     )
     metrics = Metrics()
     jobs = poller_jobs(engine, catalog, clock, metrics=metrics)
-    slot = slot_for(clock.now(), jobs[0].interval_seconds)
+    slot = Slot(jobs[0].schedule.slot_at_or_before(clock.now()))
     for job in jobs:
         job.run(slot)
     jobs[0].run(slot)  # the same slot again: nothing new stored

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from control_tower.auth.roles import Role
-from control_tower.events.routing import Router
 from control_tower.kit.clock import FrozenClock
+from control_tower.routing.router import Router
 from tests.helpers import Emit, Producer, Staff
 
 

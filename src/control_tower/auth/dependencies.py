@@ -1,4 +1,11 @@
-"""Authentication and role checks, declared as dependencies on every route that needs them."""
+"""Authentication and role checks, declared as FastAPI dependencies on every route.
+
+A route says who may call it by a parameter: `RequireViewer`, `RequireOperator`, …,
+`RequireProducer` for ingest, `RequireMetricsReader` for /metrics. The route × role test walks
+every route's dependencies and finds the role there (`required_role` on the dependency).
+Routes that authenticate by something other than a bearer token (the UI's session, GitHub's
+signature) declare that with `authenticates_by`.
+"""
 
 from __future__ import annotations
 
@@ -11,50 +18,45 @@ from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role, has_role
 from control_tower.context import AppContext
 from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized
-from control_tower.kit.http_headers import header
 
 
-def get_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.ctx  # set by create_app's lifespan (ControlTowerApp)
+async def get_context(request: Request) -> AppContext:
+    """The running app's context, built in its lifespan (async: FastAPI would run a plain
+    function in a worker thread)."""
+    ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-async def context_dependency(request: Request) -> AppContext:
-    """`get_context` as a dependency; async because FastAPI runs a `def` one in a thread."""
-    return get_context(request)
-
-
-Context = Annotated[AppContext, Depends(context_dependency)]
+Context = Annotated[AppContext, Depends(get_context)]
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authenticate(request: Request) -> Principal:
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def authenticate(request: Request, ctx: Context) -> Principal:
     """The caller's principal, after its rate limit; strangers are limited by address."""
-    ctx = get_context(request)
-    authorization = header(request.scope, b"authorization") or ""
-    scheme, _, token = authorization.partition(" ")
-    principal = None
-    if scheme.lower() == "bearer" and token.strip():
-        principal = await ctx.resolve_token(token.strip())
+    token = bearer_token(request)
+    principal = await ctx.resolve_token(token) if token else None
     if principal is None:
         decision = await ctx.rate_hit(f"addr:{client_address(request)}", ctx.limit_for(None))
         if not decision.allowed:
             raise RateLimited("too many unauthenticated requests", headers=decision.headers())
         message = (
             "unknown, revoked or expired token"
-            if token.strip()
+            if token
             else "missing bearer token (Authorization: Bearer <token>)"
         )
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
     decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
-    # The ASGI scope's state (what `request.state` wraps in a new object on first use): read by
-    # RequestContextMiddleware for the answer's headers and the access line.
-    state = request.scope.setdefault("state", {})
-    state["rate_limit_headers"] = decision.raw_headers()
-    state["principal_name"] = principal.name
+    # Read by RequestContextMiddleware for the answer's headers and the access line.
+    request.state.rate_limit_headers = decision.headers()
+    request.state.principal_name = principal.name
     if not decision.allowed:
         raise RateLimited(
             f"rate limit of token {principal.name!r} exceeded", headers=decision.headers()
@@ -62,9 +64,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def authorize(request: Request, role: Role) -> Principal:
-    """The caller's principal if it holds `role` (or a higher one); 401/403/429 otherwise."""
-    principal = await authenticate(request)
+def check_role(principal: Principal, role: Role) -> Principal:
     if not has_role(principal.role, role):
         raise Forbidden(
             f"this needs the {role.value} role; token {principal.name!r} is {principal.role.value}",
@@ -73,14 +73,23 @@ async def authorize(request: Request, role: Role) -> Principal:
     return principal
 
 
-def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
-        return await authorize(request, role)
+def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        return check_role(principal, role)
 
     dependency.required_role = role  # type: ignore[attr-defined]
     dependency.__name__ = f"require_{role.value}"
     return dependency
 
+
+async def metrics_reader(request: Request, ctx: Context) -> Principal | None:
+    """Viewer or better, unless CT_METRICS_PUBLIC makes /metrics public (then None)."""
+    if ctx.settings.metrics_public:
+        return None
+    return check_role(await authenticate(request, ctx), Role.viewer)
+
+
+metrics_reader.required_role = Role.viewer  # type: ignore[attr-defined]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,3 +113,4 @@ RequireViewer = Annotated[Principal, Depends(require_role(Role.viewer))]
 RequireOperator = Annotated[Principal, Depends(require_role(Role.operator))]
 RequireMaintainer = Annotated[Principal, Depends(require_role(Role.maintainer))]
 RequireOwner = Annotated[Principal, Depends(require_role(Role.owner))]
+RequireMetricsReader = Annotated[Principal | None, Depends(metrics_reader)]

@@ -6,13 +6,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+from jsonschema._types import TypeChecker
 from jsonschema.exceptions import SchemaError
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # Indexed by `date.weekday()` (Monday is 0).
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _strict_integer(_checker: TypeChecker, instance: Any) -> bool:
+    # JSON Schema calls 1.0 an integer; money and counts here must be real integers.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# The JSON Schema dialect of the catalogue's payload and trigger input schemas.
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
 
 
 class Strict(BaseModel):

@@ -9,7 +9,7 @@ import typer
 
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now
 from control_tower.db import unit_of_work
-from control_tower.events import dlq
+from control_tower.routing import dlq
 
 app = typer.Typer(
     help="The dead-letter queue of events the router gave up on.", no_args_is_help=True

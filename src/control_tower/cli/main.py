@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from control_tower.cli import audit, catalog, db, dlq, poll, runs, token
+from control_tower.cli import audit, catalog, db, dlq, jobs, poll, runs, token
 from control_tower.cli.demo import demo
 from control_tower.cli.docs import export_docs
 from control_tower.cli.serve import serve
@@ -22,6 +22,7 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(audit.app, name="audit")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(poll.app, name="poll")
+app.add_typer(jobs.app, name="jobs")
 app.command("trigger")(runs.trigger)
 app.add_typer(runs.app, name="runs")
 

@@ -9,7 +9,6 @@ The paths of masked fields are returned so the event records what was removed.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -35,32 +34,12 @@ _VALUE_PATTERNS = [
 ]
 
 
-# Every value pattern needs an "@" (emails) or at least two digits (postcodes two, the others
-# six or more): a string with neither is skipped at the cost of one cheap search (the
-# alternation below tries six patterns at every position). Ids like "logs/1" or "v2" pass here.
-_MAYBE_PERSONAL = re.compile(r"@|\d\D*\d")
-# One pass over a string says whether any value pattern can match; most strings have none.
-_ANY_VALUE_PATTERN = re.compile(
-    "|".join(
-        f"(?i:{p.pattern})" if p.flags & re.IGNORECASE else f"(?:{p.pattern})"
-        for p in _VALUE_PATTERNS
-    )
-)
-
-
-@lru_cache(maxsize=4096)
 def _personal_key(key: str) -> bool:
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
     return snake.lower().replace("-", "_") in _PERSONAL_FIELD_NAMES
 
 
-def _may_hold_personal_value(text: str) -> bool:
-    return _MAYBE_PERSONAL.search(text) is not None and _ANY_VALUE_PATTERN.search(text) is not None
-
-
 def _mask_values(text: str) -> str:
-    if not _may_hold_personal_value(text):
-        return text
     for pattern in _VALUE_PATTERNS:
         text = pattern.sub(MASK, text)
     return text
@@ -87,46 +66,8 @@ def _redact(value: Any, path: str, masked: list[str]) -> Any:
     return value
 
 
-@lru_cache(maxsize=4096)
-def _personal_keys(keys: tuple[Any, ...]) -> tuple[Any, ...]:
-    # Payloads of a type share their keys: decide once per set of keys, not per key.
-    return tuple(key for key in keys if _personal_key(str(key)))
-
-
-def _needs_masking(value: Any) -> bool:
-    """Whether `_redact` would change anything: the same rules, without copying or paths.
-
-    Every string is checked in one search over all of them joined by NUL, which no value
-    pattern matches: a match of the joined text is a match inside one string, with the same
-    word boundaries as alone (`test_redaction_precheck.py`)."""
-    strings: list[str] = []
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            for key in _personal_keys(tuple(item)):
-                if item[key] not in (None, ""):
-                    return True
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            if isinstance(item, str):
-                strings.append(item)
-            continue
-        for child in children:
-            if isinstance(child, str):
-                strings.append(child)
-            elif isinstance(child, dict | list):
-                pending.append(child)
-    return bool(strings) and _may_hold_personal_value("\x00".join(strings))
-
-
 def redact(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A masked copy of the payload and the paths that were masked (the payload itself when
-    nothing needs masking, as for most events: checking is cheaper than copying)."""
-    if not _needs_masking(payload):
-        return payload, []
+    """A masked copy of the payload and the paths that were masked."""
     masked: list[str] = []
     cleaned = _redact(payload, "", masked)
     return cleaned, masked

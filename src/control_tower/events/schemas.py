@@ -19,6 +19,11 @@ class IngestStatus(StrEnum):
     retrying = "retrying"
     dead = "dead"
 
+    @classmethod
+    def of_route(cls, route_status: str | None) -> IngestStatus:
+        """An event's ingest status from its routing job's: a job not yet tried is accepted."""
+        return cls.accepted if route_status in (None, "pending") else cls(route_status)
+
 
 class EventIn(BaseModel):
     """One event as a producer sends it. `eventId`, `correlationId`, `ts` are accepted aliases."""

@@ -27,7 +27,7 @@ def event_from_row(row: Row[Any]) -> Event:
             received_at=row.received_at,
             # Failed attempts so far, counting the first delivery as attempt 1.
             attempt=max(1, row.route_attempts or 0),
-            status=IngestStatus(repository.ingest_status(row.route_status)),
+            status=IngestStatus.of_route(row.route_status),
         ),
     )
 

@@ -9,8 +9,9 @@ from sqlalchemy import Connection, delete, select, update
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.model import System as CatalogSystem
-from control_tower.events.handlers import apply_correlations
+from control_tower.events.correlations import apply_correlations
 from control_tower.health import rollups, slo
+from control_tower.health.hooks import StatusChangeHook, SystemStatusChange
 from control_tower.health.schemas import (
     HealthOverview,
     HealthStatus,
@@ -98,14 +99,19 @@ def system_detail(
 
 
 def record_status_changes(
-    conn: Connection, catalog: Catalog, now: datetime, system_ids: set[str] | None = None
-) -> list[str]:
-    """Store a history row for each system whose status moved; returns those systems.
+    conn: Connection,
+    catalog: Catalog,
+    now: datetime,
+    system_ids: set[str] | None = None,
+    hook: StatusChangeHook | None = None,
+) -> list[SystemStatusChange]:
+    """Store a history row for each system whose status moved, tell the hook's subscribers in
+    the same transaction, and return the changes.
 
     The conditional UPDATE makes this safe when two routers evaluate at once: only the one
-    that moves the stored status writes the history row.
+    that moves the stored status writes the history row (and publishes the change).
     """
-    changed = []
+    changed: list[SystemStatusChange] = []
     for system in catalog.systems:
         if system_ids is not None and system.id not in system_ids:
             continue
@@ -124,16 +130,17 @@ def record_status_changes(
             .values(status=ev.status.value, reasons=reasons, status_since=now)
         )
         if moved.rowcount == 1:
-            conn.execute(
-                system_status_changes.insert().values(
-                    system_id=system.id,
-                    at=now,
-                    from_status=current.status,
-                    to_status=ev.status.value,
-                    reasons=reasons,
-                )
+            change = SystemStatusChange(
+                system_id=system.id,
+                at=now,
+                from_status=HealthStatus(current.status),
+                to_status=ev.status,
+                reasons=reasons,
             )
-            changed.append(system.id)
+            conn.execute(system_status_changes.insert().values(**change.row()))
+            changed.append(change)
+    if changed and hook is not None:
+        hook.publish(conn, changed)
     return changed
 
 

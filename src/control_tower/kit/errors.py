@@ -80,3 +80,13 @@ class RateLimited(CTError):
 class Unavailable(CTError):
     status_code = 503
     code = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The database could not be reached or refused the work; the caller may retry."""
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(retry_after_seconds))

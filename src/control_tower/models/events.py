@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, TypedDict
+
 from sqlalchemy import Column, Index, String, Table
 
 from control_tower.models.base import BigIntId, JsonType, UTCDateTime, metadata
@@ -24,3 +27,18 @@ events = Table(
     Index("ix_events_correlation_id_seq", "correlation_id", "seq"),
     Index("ix_events_occurred_at", "occurred_at"),
 )
+
+
+class EventRow(TypedDict):
+    """One row of `events` as ingest writes it (`seq` comes from the store)."""
+
+    event_id: str
+    type: str
+    source: str
+    occurred_at: datetime
+    received_at: datetime
+    correlation_id: str | None
+    payload: dict[str, Any]
+    redactions: list[str]
+    payload_sha256: str
+    producer: str

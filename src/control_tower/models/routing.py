@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import Column, Index, Integer, String, Table, Text, text
 
 from control_tower.models.base import BigIntId, UTCDateTime, metadata
+
+RouteStatus = Literal["pending", "retrying", "routed", "dead"]
 
 # The transactional outbox: one row per stored event, written in the same transaction as the
 # event; routers claim rows with a lease and apply the event to the handlers exactly once.
@@ -11,7 +15,7 @@ event_routes = Table(
     metadata,
     Column("event_id", String(128), primary_key=True),
     Column("seq", BigIntId, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | retrying | routed | dead
+    Column("status", String(16), nullable=False),  # a RouteStatus
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("available_at", UTCDateTime(), nullable=False),
     Column("lease_owner", String(64), nullable=True),

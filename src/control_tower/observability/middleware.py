@@ -1,41 +1,24 @@
-"""Plain ASGI middleware: request ids, access logs, HTTP metrics and rate-limit headers."""
+"""Plain ASGI middleware: request ids, access logs, HTTP metrics and rate-limit headers.
+
+Plain ASGI rather than `BaseHTTPMiddleware`, whose task boundary loses context variables
+(the request id bound here must reach every log line the request writes).
+"""
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
 import time
+import uuid
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from control_tower.kit.http_headers import header
-from control_tower.observability.logging import access_line
 from control_tower.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-
-
-class _RequestIds:
-    """Ids unique across processes and restarts without a system call per request: 12 random
-    bytes per process (drawn again in a forked child), then a counter — `os.urandom` per
-    request was a `getrandom` call each time."""
-
-    def __init__(self) -> None:
-        self.reset()
-        os.register_at_fork(after_in_child=self.reset)
-
-    def reset(self) -> None:
-        self._prefix = os.urandom(12).hex()
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._count):08x}"
-
-
-_request_ids = _RequestIds()
+access_log = structlog.get_logger("control_tower.access")
 
 
 class RequestContextMiddleware:
@@ -47,8 +30,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = header(scope, b"x-request-id") or ""
-        request_id = incoming if _REQUEST_ID.match(incoming) else _request_ids.next()
+        incoming = Headers(scope=scope).get("x-request-id") or ""
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -59,12 +42,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
-                limits: list[tuple[bytes, bytes]] | None = state.get("rate_limit_headers")
-                if limits:  # the caller's rate-limit headers (Decision.raw_headers)
-                    present = dict(headers)  # ASGI response header names are lower case
-                    headers += [(name, value) for name, value in limits if name not in present]
-                message["headers"] = headers
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                # The caller's rate-limit headers (set by authentication), unless the answer
+                # carries its own (a 429 does).
+                for name, value in (state.get("rate_limit_headers") or {}).items():
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         try:
@@ -74,10 +58,10 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            metrics = self.metrics
-            metrics.child(metrics.http_requests, template, method, str(status)).inc()
-            metrics.child(metrics.http_latency, template, method).observe(elapsed)
-            access_line(
+            self.metrics.http_requests.labels(template, method, str(status)).inc()
+            self.metrics.http_latency.labels(template, method).observe(elapsed)
+            access_log.info(
+                "request",
                 method=method,
                 path=scope["path"],
                 route=template,

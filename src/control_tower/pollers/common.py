@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
-from control_tower.events.internal import emit_events
+from control_tower.ingest.internal import emit_events
 from control_tower.pollers import repository
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from control_tower.audit import chain
 from control_tower.catalog import Catalog
-from control_tower.events.internal import emit_events
+from control_tower.ingest.internal import emit_events
 from control_tower.runs import repository
 from control_tower.runs.schemas import FINISHED, RunStatus
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker, validators
-from jsonschema._types import TypeChecker
+from jsonschema import FormatChecker
 from sqlalchemy import Connection, Row
 
 from control_tower.audit import chain
 from control_tower.auth.roles import Role, has_role
 from control_tower.catalog import Catalog
 from control_tower.catalog.triggers import Trigger
+from control_tower.catalog.types import StrictValidator
 from control_tower.events.redaction import redact
 from control_tower.events.service import event_from_row
 from control_tower.kit.canonical import content_hash
@@ -38,16 +38,6 @@ from control_tower.runs.schemas import (
     TriggerAccepted,
 )
 from control_tower.runs.target import build_request
-
-
-def _strict_integer(_checker: TypeChecker, instance: Any) -> bool:
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-_InputValidator = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
 
 
 @dataclass(frozen=True)
@@ -89,7 +79,7 @@ def normalise_inputs(trigger: Trigger, raw: dict[str, Any]) -> dict[str, Any]:
         if name in inputs:
             problems.append({"field": f"inputs.{name}", "message": "given twice"})
         inputs[name] = value
-    validator = _InputValidator(trigger.input_schema, format_checker=FormatChecker())
+    validator = StrictValidator(trigger.input_schema, format_checker=FormatChecker())
     for err in sorted(validator.iter_errors(inputs), key=str):
         path = [str(p) for p in err.absolute_path]
         if err.validator == "required":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from control_tower.auth.principal import Principal
-from control_tower.auth.roles import Role, has_role
+from control_tower.auth.roles import Role
 from control_tower.context import AppContext
 
 COOKIE = "ct_session"
@@ -19,7 +19,3 @@ async def current_principal(request: Request, ctx: AppContext) -> Principal | No
     if principal is None or principal.role is Role.producer:
         return None
     return principal
-
-
-def can(principal: Principal, role: Role) -> bool:
-    return has_role(principal.role, role)

@@ -1,0 +1,119 @@
+"""`POST /events` and `POST /events/batch`: signed events from producers.
+
+Checks in the documented order (docs/ingest.md): the declared size, then the producer's token
+and rate limit, then the body is read within its limit, then the signature, the content type,
+the JSON, and each event against the catalogue.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the dependency parameters of the
+# functions `signed_json` builds, whose annotations name its local `declared_size`.
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from control_tower.auth.dependencies import Context, RequireProducer
+from control_tower.auth.principal import Principal
+from control_tower.events.schemas import BatchResult, IngestResult
+from control_tower.ingest import service
+from control_tower.ingest.signature import verify_signature
+from control_tower.kit.http_body import (
+    check_declared_size,
+    parse_json,
+    read_bounded_body,
+    require_json,
+)
+from control_tower.settings import Settings
+
+api = APIRouter(tags=["events"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": None, "description": text}
+    for code, text in {
+        400: "Malformed JSON",
+        401: "Missing or bad token or signature",
+        403: "Role or source not allowed",
+        409: "Same event_id with different content",
+        413: "Body over the limit",
+        415: "Not application/json",
+        422: "Envelope or payload invalid",
+        429: "Rate limit exceeded",
+        503: "The store is unavailable; retry",
+    }.items()
+}
+
+
+@dataclass(frozen=True)
+class SignedJson:
+    """A producer's request body: signature checked, parsed as JSON."""
+
+    principal: Principal
+    value: Any
+
+
+def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
+    """The dependency that authenticates a producer and only then reads and checks the body."""
+
+    async def declared_size(request: Request, ctx: Context) -> None:
+        check_declared_size(request, limit(ctx.settings))
+
+    async def dependency(
+        request: Request,
+        _size: Annotated[None, Depends(declared_size)],
+        principal: RequireProducer,
+        ctx: Context,
+    ) -> SignedJson:
+        body = await read_bounded_body(request, limit(ctx.settings))
+        verify_signature(
+            body=body,
+            signature=request.headers.get("x-ct-signature"),
+            timestamp=request.headers.get("x-ct-timestamp"),
+            principal=principal,
+            master_key=ctx.master_key,
+            now=ctx.clock.now(),
+            tolerance_seconds=ctx.settings.signature_tolerance_seconds,
+        )
+        require_json(request)
+        return SignedJson(principal, parse_json(body))
+
+    return dependency
+
+
+SignedEvent = Annotated[SignedJson, Depends(signed_json(lambda s: s.max_event_bytes))]
+SignedBatch = Annotated[SignedJson, Depends(signed_json(lambda s: s.max_batch_bytes))]
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+@api.post(
+    "/events",
+    status_code=202,
+    response_model=IngestResult,
+    summary="Ingest one signed event",
+    responses={
+        200: {"model": IngestResult, "description": "Duplicate of a stored event"},
+        **ERRORS,
+    },
+    openapi_extra=_json_body("EventIn"),
+)
+async def post_event(signed: SignedEvent, ctx: Context) -> JSONResponse:
+    result = await service.ingest_event(ctx, signed.principal, signed.value)
+    return JSONResponse(
+        result.model_dump(mode="json"), status_code=200 if result.duplicate else 202
+    )
+
+
+@api.post(
+    "/events/batch",
+    response_model=BatchResult,
+    summary="Ingest up to 500 events under one signature; answers per item",
+    responses=ERRORS,
+    openapi_extra=_json_body("BatchIn"),
+)
+async def post_event_batch(signed: SignedBatch, ctx: Context) -> BatchResult:
+    return await service.ingest_batch(ctx, signed.principal, signed.value)

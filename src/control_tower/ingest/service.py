@@ -1,0 +1,135 @@
+"""Ingest use cases: one event or a batch, prepared, committed, answered."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import structlog
+
+from control_tower.auth.principal import Principal
+from control_tower.context import AppContext
+from control_tower.events.schemas import BatchItemResult, BatchResult, IngestResult
+from control_tower.events.validation import envelopes
+from control_tower.ingest.preparation import PreparedEvent, prepare_event
+from control_tower.ingest.repository import InsertKind
+from control_tower.kit.errors import Conflict, CTError, Unprocessable
+
+_ITEM_STATUS: dict[InsertKind, int] = {"accepted": 202, "duplicate": 200, "conflict": 409}
+
+
+def _reused(event_id: str) -> str:
+    return f"event_id {event_id!r} was already used for different content"
+
+
+def _conflict(event_id: str) -> Conflict:
+    return Conflict(
+        _reused(event_id),
+        code="event_id_conflict",
+        details={"event_id": event_id},
+    )
+
+
+def _type_label(ctx: AppContext, raw: Any) -> str:
+    """An event's type for metrics: only catalogue types, so labels stay bounded."""
+    etype = raw.get("type") if isinstance(raw, dict) else None
+    return etype if isinstance(etype, str) and ctx.catalog.event_type(etype) else "unknown"
+
+
+async def ingest_event(ctx: AppContext, principal: Principal, raw: Any) -> IngestResult:
+    """Store one event; 409 when its id was used for other content."""
+    started = time.perf_counter()
+    source = principal.source or "unknown"
+    try:
+        prepared = prepare_event(raw, principal, ctx.catalog, ctx.clock.now())
+        if correlation_id := prepared.row["correlation_id"]:
+            # Validated as an identifier, so safe to log: the access line then carries it.
+            structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        [outcome] = await ctx.committer.submit([prepared.row])
+    except CTError:
+        ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
+        raise
+    finally:
+        ctx.metrics.ingest_latency.labels("single").observe(time.perf_counter() - started)
+    ctx.metrics.events_ingested.labels(source, prepared.row["type"], outcome.kind).inc()
+    if outcome.kind == "conflict":
+        raise _conflict(outcome.event_id)
+    return IngestResult(
+        event_id=outcome.event_id,
+        status=outcome.status,
+        duplicate=outcome.kind == "duplicate",
+        redactions=prepared.redactions,
+    )
+
+
+def _check_batch_shape(raw: Any, max_events: int) -> list[Any]:
+    items = raw.get("events") if isinstance(raw, dict) else None
+    if not isinstance(items, list) or not items:
+        raise Unprocessable(
+            'a batch is {"events": [event, …]} with at least one event',
+            details=[{"field": "events", "message": "must be a non-empty list"}],
+        )
+    if len(items) > max_events:
+        raise Unprocessable(
+            f"a batch holds at most {max_events} events, got {len(items)}",
+            details=[{"field": "events", "message": "too many events"}],
+        )
+    return items
+
+
+async def ingest_batch(ctx: AppContext, principal: Principal, raw: Any) -> BatchResult:
+    """Store up to `max_batch_events` events under one signature; each item is answered as a
+    single POST /events would have been."""
+    started = time.perf_counter()
+    try:
+        return await _ingest_items(
+            ctx, principal, _check_batch_shape(raw, ctx.settings.max_batch_events)
+        )
+    finally:
+        ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
+
+
+async def _ingest_items(ctx: AppContext, principal: Principal, items: list[Any]) -> BatchResult:
+    now = ctx.clock.now()
+    results: list[BatchItemResult | None] = [None] * len(items)
+    prepared: list[tuple[int, PreparedEvent]] = []
+    counts: Counter[tuple[str, str]] = Counter()  # (type, outcome)
+    checked = envelopes(items)  # every envelope at once, or None when one is invalid
+    for index, item in enumerate(items):
+        try:
+            envelope = checked[index] if checked is not None else None
+            prepared.append(
+                (index, prepare_event(item, principal, ctx.catalog, now, envelope=envelope))
+            )
+        except CTError as exc:
+            event_id = item.get("event_id", item.get("eventId")) if isinstance(item, dict) else None
+            results[index] = BatchItemResult(
+                index=index,
+                event_id=event_id if isinstance(event_id, str) else None,
+                status=exc.status_code,
+                error=exc.body()["error"],
+            )
+            counts[_type_label(ctx, item), "rejected"] += 1
+    outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
+    for (index, prep), outcome in zip(prepared, outcomes, strict=True):
+        counts[prep.row["type"], outcome.kind] += 1
+        results[index] = BatchItemResult(
+            index=index,
+            event_id=outcome.event_id,
+            status=_ITEM_STATUS[outcome.kind],
+            duplicate=outcome.kind == "duplicate",
+            error=Conflict(_reused(outcome.event_id)).body()["error"]
+            if outcome.kind == "conflict"
+            else None,
+        )
+    source = principal.source or "unknown"
+    for (etype, kind), count in counts.items():
+        ctx.metrics.events_ingested.labels(source, etype, kind).inc(count)
+    final = [r for r in results if r is not None]
+    return BatchResult(
+        accepted=sum(1 for r in final if r.status == 202),
+        duplicates=sum(1 for r in final if r.duplicate),
+        rejected=sum(1 for r in final if r.status >= 400),
+        results=final,
+    )

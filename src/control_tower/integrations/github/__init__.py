@@ -1,0 +1,1 @@
+"""GitHub: webhook deliveries and the Actions poller's shared mapping."""
