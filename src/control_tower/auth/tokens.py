@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -25,12 +24,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-@functools.lru_cache(maxsize=4096)  # derived on every signed request; never changes
 def signing_secret(master_key: bytes, token_id: str) -> str:
-    """A producer's HMAC key, derived from CT's master key so the store never holds it.
-
-    Kept per token (one HMAC less per signed request); a revoked token is refused before its
-    secret is asked for, so a kept secret outliving its token matters to no one."""
+    """A producer's HMAC key, derived from CT's master key so the store never holds it."""
     return "whsec_" + derive_secret(master_key, f"producer-signing:{token_id}")
 
 

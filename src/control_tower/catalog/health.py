@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import time
+from functools import cached_property
 from typing import Literal
 
+import holidays
 from pydantic import Field, model_validator
 
 from control_tower.catalog.types import WEEKDAYS, Strict, Weekday, ZoneName
+
+_SUBDIVISIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
 
 
 class BusinessHoursSpec(Strict):
@@ -24,6 +28,13 @@ class BusinessHoursSpec(Strict):
     bank_holidays: Literal["england-and-wales", "scotland", "northern-ireland", "none"] = (
         "england-and-wales"
     )
+
+    @cached_property
+    def holiday_calendar(self) -> holidays.HolidayBase | None:
+        """The bank holidays of `bank_holidays`, built once for the life of the catalogue."""
+        if self.bank_holidays == "none":
+            return None
+        return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[self.bank_holidays])
 
     @model_validator(mode="after")
     def _start_before_end(self) -> BusinessHoursSpec:

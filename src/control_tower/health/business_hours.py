@@ -8,28 +8,16 @@ back keeps its true length and a night across a DST change counts for what it re
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from control_tower.catalog.health import BusinessHoursSpec
 from control_tower.catalog.types import WEEKDAYS
-
-_SUBDIVISIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
-
-
-@lru_cache(maxsize=8)
-def _bank_holidays(region: str) -> holidays.HolidayBase | None:
-    if region == "none":
-        return None
-    return holidays.country_holidays("GB", subdiv=_SUBDIVISIONS[region])
 
 
 def is_business_day(spec: BusinessHoursSpec, day: date) -> bool:
     if WEEKDAYS[day.weekday()] not in spec.days:
         return False
-    calendar = _bank_holidays(spec.bank_holidays)
+    calendar = spec.holiday_calendar
     return calendar is None or day not in calendar
 
 

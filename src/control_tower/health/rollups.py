@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, text
+from sqlalchemy import Connection, case, delete
+from sqlalchemy.dialects import postgresql, sqlite
 
 from control_tower.catalog import Catalog
 from control_tower.catalog.model import System
-from control_tower.db import conflict_insert
-from control_tower.kit.errors import Unprocessable
-from control_tower.kit.json_text import dumps_text
 from control_tower.models import health_evidence, system_rollups, system_state
-from control_tower.models.base import naive_utc_text
 from control_tower.models.health import LATENCY_BOUNDS, LATENCY_COLUMNS
 
 HIGH_SEVERITIES = {"high", "critical"}
@@ -30,6 +27,11 @@ EVIDENCE_KEEP = timedelta(days=8)
 # Health reasons show the newest EVIDENCE_LIMIT evidence ids per system and kind; a pass keeps
 # that many of its own (the newest), as an older one could never be shown.
 EVIDENCE_LIMIT = 5
+Evidence = tuple[str, str, str, datetime]  # system_id, kind, event_id, occurred_at
+
+
+class UnknownSystem(ValueError):
+    """An event speaks for a system the catalogue does not have (routing retries, then DLQ)."""
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -54,7 +56,7 @@ def attributed_systems(catalog: Catalog, event: Mapping[Any, Any]) -> list[Syste
     if isinstance(named, str):
         system = catalog.system(named)
         if system is None:
-            raise Unprocessable(f"event names unknown system {named!r}", code="unknown_system")
+            raise UnknownSystem(f"event names unknown system {named!r}")
         return [system]
     trigger_system = _run_target_system(catalog, event)
     if trigger_system is not None:
@@ -109,7 +111,7 @@ def apply_events(conn: Connection, catalog: Catalog, rows: Iterable[Mapping[Any,
 def plan_events(catalog: Catalog, rows: Iterable[Mapping[Any, Any]]) -> HealthPlan:
     deltas: dict[tuple[str, datetime], _Delta] = defaultdict(_Delta)
     states: dict[str, _State] = defaultdict(_State)
-    evidence: list[_Candidate] = []
+    evidence: list[Evidence] = []
     for row in rows:
         etype = catalog.event_type(row["type"])
         signal = etype.health_signal if etype else None
@@ -145,71 +147,40 @@ def plan_events(catalog: Catalog, rows: Iterable[Mapping[Any, Any]]) -> HealthPl
     return HealthPlan(deltas, states, _newest_evidence(evidence))
 
 
-# The evidence rows arrive as (system_id, kind, event_id, occurred_at text), rendered when the
-# plan was made, outside the write transaction. PostgreSQL: the rows as one JSON document in one
-# statement (psycopg's executemany sends a row at a time, its parameters dumped in Python: ≈ 80
-# µs per row). SQLite: the driver's executemany, which loops in C, without SQLAlchemy's
-# per-row bind processing (≈ 10 µs per row, under the write lock).
-_PG_INSERT_EVIDENCE = text(
-    """
-    INSERT INTO health_evidence (system_id, kind, event_id, occurred_at)
-    SELECT r.system_id, r.kind, r.event_id, r.occurred_at
-      FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-           AS r(system_id varchar, kind varchar, event_id varchar, occurred_at timestamp)
-    ON CONFLICT DO NOTHING
-    """
-)
-_SQLITE_INSERT_EVIDENCE = (
-    "INSERT INTO health_evidence (system_id, kind, event_id, occurred_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
-)
-Evidence = tuple[str, str, str, str]
-_Candidate = tuple[str, str, str, datetime]  # evidence before its time is rendered
-
-
 def _insert_evidence(conn: Connection, evidence: list[Evidence]) -> None:
-    if conn.dialect.name == "postgresql":
-        names = ("system_id", "kind", "event_id", "occurred_at")
-        rows = [dict(zip(names, e, strict=True)) for e in evidence]
-        conn.execute(_PG_INSERT_EVIDENCE, {"rows": dumps_text(rows)})
-        return
-    conn.exec_driver_sql(_SQLITE_INSERT_EVIDENCE, evidence)
+    names = ("system_id", "kind", "event_id", "occurred_at")
+    rows = [dict(zip(names, e, strict=True)) for e in evidence]
+    conn.execute(_EVIDENCE_INSERT[conn.dialect.name], rows)
 
 
-def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> _Candidate:
+def _evidence(system_id: str, kind: str, row: Mapping[Any, Any], at: datetime) -> Evidence:
     return (system_id, kind, row["event_id"], at)
 
 
-def _newest_evidence(candidates: list[_Candidate]) -> list[Evidence]:
-    """The newest EVIDENCE_LIMIT candidates of each system and kind, times rendered."""
-    by_key: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
+def _newest_evidence(candidates: list[Evidence]) -> list[Evidence]:
+    """The newest EVIDENCE_LIMIT candidates of each system and kind."""
+    by_key: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
     for candidate in candidates:
         by_key[candidate[:2]].append(candidate)
     kept: list[Evidence] = []
     for group in by_key.values():
         if len(group) > EVIDENCE_LIMIT:
             group = heapq.nlargest(EVIDENCE_LIMIT, group, key=lambda c: c[3])
-        kept += [(s, k, e, naive_utc_text(at)) for s, k, e, at in group]
+        kept += group
     return kept
 
 
 _ROLLUP_COLUMNS = ("events", "errors", "high_errors", "heartbeats", "runs_ok", "runs_failed",
                    *LATENCY_COLUMNS)  # fmt: skip
-# One statement object per dialect and purpose, built once: SQLAlchemy then compiles it once
-# and memoises its cache key, where a statement built per pass cost ≈ 1 ms of the write lock.
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+# Each dialect's INSERT … ON CONFLICT (both stores speak it; SQLAlchemy spells it per dialect).
+_DIALECT_INSERTS: dict[str, Callable[[Any], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
-def _statement(conn: Connection, purpose: str, build: Callable[[Connection], Any]) -> Any:
-    key = (conn.dialect.name, purpose)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        statement = _STATEMENTS[key] = build(conn)
-    return statement
-
-
-def _rollups_upsert(conn: Connection) -> Any:
-    stmt = conflict_insert(conn, system_rollups)
+def _rollups_upsert(insert: Callable[[Any], Any]) -> Any:
+    stmt = insert(system_rollups)
     return stmt.on_conflict_do_update(
         index_elements=["system_id", "bucket_start"],
         set_={name: system_rollups.c[name] + stmt.excluded[name] for name in _ROLLUP_COLUMNS},
@@ -223,15 +194,15 @@ def _upsert_rollups(conn: Connection, deltas: dict[tuple[str, datetime], _Delta]
         for (system_id, bucket), delta in deltas.items()
     ]  # fmt: skip
     if rows:
-        conn.execute(_statement(conn, "rollups", _rollups_upsert), rows)
+        conn.execute(_ROLLUPS_UPSERT[conn.dialect.name], rows)
 
 
 def _later(column: Any, new: Any) -> Any:
     return case((column.is_(None), new), (new > column, new), else_=column)
 
 
-def _states_upsert(conn: Connection) -> Any:
-    stmt = conflict_insert(conn, system_state)
+def _states_upsert(insert: Callable[[Any], Any]) -> Any:
+    stmt = insert(system_state)
     ex, current = stmt.excluded, system_state.c
     # A batch without a heartbeat for the system sends NULL, which never counts as newer.
     newer = current.last_heartbeat_at.is_(None) | (ex.last_heartbeat_at > current.last_heartbeat_at)
@@ -260,7 +231,16 @@ def _upsert_states(conn: Connection, states: dict[str, _State]) -> None:
         for system_id, state in states.items()
     ]  # fmt: skip
     if rows:
-        conn.execute(_statement(conn, "states", _states_upsert), rows)
+        conn.execute(_STATES_UPSERT[conn.dialect.name], rows)
+
+
+# Built once per dialect, so SQLAlchemy compiles each once.
+_ROLLUPS_UPSERT = {name: _rollups_upsert(insert) for name, insert in _DIALECT_INSERTS.items()}
+_STATES_UPSERT = {name: _states_upsert(insert) for name, insert in _DIALECT_INSERTS.items()}
+_EVIDENCE_INSERT = {
+    name: insert(health_evidence).on_conflict_do_nothing()
+    for name, insert in _DIALECT_INSERTS.items()
+}
 
 
 def prune_evidence(conn: Connection, now: datetime) -> int:

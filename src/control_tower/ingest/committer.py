@@ -4,8 +4,7 @@ Each request waits for the commit that holds its rows before it is answered, so 
 ever sent for an event that is durable. Rows that arrive while a commit is in flight join the
 next one, which amortises a transaction's fixed cost (an fsync on SQLite, a WAL flush on
 PostgreSQL) over everything that arrived meanwhile. The same on both stores: SQLite takes one
-writer at a time anyway, and on PostgreSQL one writer keeps up with the load CT is built for
-(docs/benchmarks.md).
+writer at a time anyway, and on PostgreSQL one writer keeps up with the load CT is built for.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from control_tower.auth.dependencies import Context, RequireProducer
 from control_tower.auth.principal import Principal
+from control_tower.context import AppContext
 from control_tower.events.schemas import BatchResult, IngestResult
 from control_tower.ingest import service
 from control_tower.ingest.signature import verify_signature
@@ -90,6 +91,12 @@ def _json_body(schema: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
+def _ingest(ctx: AppContext) -> service.Ingest:
+    return service.Ingest(
+        ctx.catalog, ctx.clock, ctx.committer, ctx.metrics, ctx.settings.max_batch_events
+    )
+
+
 @api.post(
     "/events",
     status_code=202,
@@ -102,7 +109,7 @@ def _json_body(schema: str) -> dict[str, Any]:
     openapi_extra=_json_body("EventIn"),
 )
 async def post_event(signed: SignedEvent, ctx: Context) -> JSONResponse:
-    result = await service.ingest_event(ctx, signed.principal, signed.value)
+    result = await service.ingest_event(_ingest(ctx), signed.principal, signed.value)
     return JSONResponse(
         result.model_dump(mode="json"), status_code=200 if result.duplicate else 202
     )
@@ -116,4 +123,4 @@ async def post_event(signed: SignedEvent, ctx: Context) -> JSONResponse:
     openapi_extra=_json_body("BatchIn"),
 )
 async def post_event_batch(signed: SignedBatch, ctx: Context) -> BatchResult:
-    return await service.ingest_batch(ctx, signed.principal, signed.value)
+    return await service.ingest_batch(_ingest(ctx), signed.principal, signed.value)

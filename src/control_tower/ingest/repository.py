@@ -51,7 +51,7 @@ def insert_events(conn: Connection, rows: Sequence[EventRow]) -> list[InsertOutc
     inserted: dict[str, int] = {}
     if first:
         result = conn.execute(_INSERT_NEW[conn.dialect.name], list(first.values()))
-        inserted = {event_id: seq for event_id, seq in result}
+        inserted = dict(result.all())
     if inserted:
         now = rows[0]["received_at"]
         conn.execute(

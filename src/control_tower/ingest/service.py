@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from control_tower.auth.principal import Principal
-from control_tower.context import AppContext
+from control_tower.catalog import Catalog
 from control_tower.events.schemas import BatchItemResult, BatchResult, IngestResult
 from control_tower.events.validation import envelopes
+from control_tower.ingest.committer import Committer
 from control_tower.ingest.preparation import PreparedEvent, prepare_event
 from control_tower.ingest.repository import InsertKind
+from control_tower.kit.clock import Clock
 from control_tower.kit.errors import Conflict, CTError, Unprocessable
+from control_tower.observability.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What ingest needs of a running CT."""
+
+    catalog: Catalog
+    clock: Clock
+    committer: Committer
+    metrics: Metrics
+    max_batch_events: int
+
 
 _ITEM_STATUS: dict[InsertKind, int] = {"accepted": 202, "duplicate": 200, "conflict": 409}
 
@@ -31,13 +47,13 @@ def _conflict(event_id: str) -> Conflict:
     )
 
 
-def _type_label(ctx: AppContext, raw: Any) -> str:
+def _type_label(ctx: Ingest, raw: Any) -> str:
     """An event's type for metrics: only catalogue types, so labels stay bounded."""
     etype = raw.get("type") if isinstance(raw, dict) else None
     return etype if isinstance(etype, str) and ctx.catalog.event_type(etype) else "unknown"
 
 
-async def ingest_event(ctx: AppContext, principal: Principal, raw: Any) -> IngestResult:
+async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestResult:
     """Store one event; 409 when its id was used for other content."""
     started = time.perf_counter()
     source = principal.source or "unknown"
@@ -78,19 +94,17 @@ def _check_batch_shape(raw: Any, max_events: int) -> list[Any]:
     return items
 
 
-async def ingest_batch(ctx: AppContext, principal: Principal, raw: Any) -> BatchResult:
+async def ingest_batch(ctx: Ingest, principal: Principal, raw: Any) -> BatchResult:
     """Store up to `max_batch_events` events under one signature; each item is answered as a
     single POST /events would have been."""
     started = time.perf_counter()
     try:
-        return await _ingest_items(
-            ctx, principal, _check_batch_shape(raw, ctx.settings.max_batch_events)
-        )
+        return await _ingest_items(ctx, principal, _check_batch_shape(raw, ctx.max_batch_events))
     finally:
         ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
 
 
-async def _ingest_items(ctx: AppContext, principal: Principal, items: list[Any]) -> BatchResult:
+async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> BatchResult:
     now = ctx.clock.now()
     results: list[BatchItemResult | None] = [None] * len(items)
     prepared: list[tuple[int, PreparedEvent]] = []

@@ -10,7 +10,7 @@ poller_state = Table(
     metadata,
     Column("poller", String(64), primary_key=True),
     Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False),  # ok | not_modified | failed | skipped | backoff
+    Column("status", String(16), nullable=False),  # a PollStatus
     Column("detail", Text, nullable=False, server_default=""),
     Column("last_polled_at", UTCDateTime(), nullable=False),
     Column("last_success_at", UTCDateTime(), nullable=True),

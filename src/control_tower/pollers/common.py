@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 
@@ -14,11 +14,13 @@ from control_tower.db import unit_of_work
 from control_tower.ingest.internal import emit_events
 from control_tower.pollers import repository
 
+PollStatus = Literal["ok", "not_modified", "failed", "skipped", "backoff"]
+
 
 @dataclass(frozen=True)
 class PollOutcome:
     poller: str
-    status: str  # ok | not_modified | failed | skipped | backoff
+    status: PollStatus
     detail: str
     new_event_ids: list[str] = field(default_factory=list)
     backoff_until: datetime | None = None
@@ -79,7 +81,7 @@ def record_poll(
     poller: str,
     kind: str,
     raw_events: Sequence[dict[str, Any]],
-    status: str,
+    status: PollStatus,
     detail: str,
     now: datetime,
     succeeded: bool,

@@ -39,6 +39,7 @@ from control_tower.kit.http_client import build_http_client
 from control_tower.pollers import repository
 from control_tower.pollers.common import (
     PollOutcome,
+    PollStatus,
     check_failed_event,
     heartbeat_event,
     record_poll,
@@ -263,7 +264,9 @@ def run_github_poller(
         state = repository.get_state(conn, poller.name)
         etags = repository.get_etags(conn, poller.name)
 
-    def quiet(status: str, detail: str, backoff_until: datetime | None = None) -> PollOutcome:
+    def quiet(
+        status: PollStatus, detail: str, backoff_until: datetime | None = None
+    ) -> PollOutcome:
         return record_poll(
             engine, catalog, poller=poller.name, kind=poller.kind, raw_events=[],
             status=status, detail=detail, now=now, succeeded=False, backoff_until=backoff_until,
@@ -286,7 +289,8 @@ def run_github_poller(
             error = f"{error} (and {len(progress.errors) - 1} more)"
         log.warning("github_poll_failed", poller=poller.name, error=error)
         events.append(check_failed_event(poller.name, poller.system, slot, now, error, status_code))
-        status, detail, succeeded = "failed", error, False
+        status: PollStatus = "failed"
+        detail, succeeded = error, False
     elif progress.interrupted:
         assert progress.backoff_until is not None
         log.warning(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -14,9 +14,12 @@ from control_tower.events.redaction import redact
 MAX_REPORT_BYTES = 16 * 1024
 
 
+CallOutcome = Literal["success", "retry", "failed"]
+
+
 @dataclass
 class CallResult:
-    outcome: str  # success | retry | failed
+    outcome: CallOutcome
     status_code: int | None
     duration_ms: float
     error: str | None = None

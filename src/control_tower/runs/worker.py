@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import structlog
@@ -31,6 +31,7 @@ from control_tower.runs import repository
 from control_tower.runs.guards import window_open_at
 from control_tower.runs.lifecycle import StaleRun, record_transition
 from control_tower.runs.metrics import (
+    CallOutcome,
     CallResult,
     elapsed_ms,
     metrics_with_call,
@@ -53,6 +54,9 @@ def backoff_seconds(trigger: Trigger, attempt: int, rng: random.Random) -> float
     return step / 2 + rng.uniform(0, step / 2)
 
 
+StepAction = Literal["attempted", "cancelled", "failed", "deferred", "lost_lease"]
+
+
 @dataclass(frozen=True)
 class Claim:
     run_id: str
@@ -67,7 +71,7 @@ class StepResult:
     """What one `run_once` did, for tests and logs."""
 
     run_id: str
-    action: str  # attempted | cancelled | failed | deferred | lost_lease
+    action: StepAction
     status: RunStatus | None = None
     attempt: int | None = None
     call: CallResult | None = None
@@ -208,7 +212,8 @@ class RunWorker:
                 reason=reason,
                 values={"next_attempt_at": None},
             )
-            return StepResult(row.run_id, to_status.value, to_status)
+            action: StepAction = "cancelled" if to_status is RunStatus.cancelled else "failed"
+            return StepResult(row.run_id, action, to_status)
         assert trigger is not None
         window = trigger.guards.finance_window
         opens = window_open_at(window, now) if window is not None else None
@@ -250,7 +255,7 @@ class RunWorker:
             return CallResult("success", code, duration, None, report)
         # 408 and 429 are the target asking to come back later; other 4xx will not get better.
         retryable = code >= 500 or code in (408, 429)
-        outcome = "retry" if retryable else "failed"
+        outcome: CallOutcome = "retry" if retryable else "failed"
         return CallResult(outcome, code, duration, f"HTTP {code}", report)
 
     # -- recording ------------------------------------------------------------------------

@@ -51,8 +51,8 @@ class PostgresLeadership:
             try:
                 self._conn.execute(text("SELECT 1"))
                 return True
-            except DBAPIError:
-                log.warning("scheduler_leadership_lost")
+            except DBAPIError as exc:
+                log.warning("scheduler_leadership_lost", exc_info=exc)
                 self._discard()
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:

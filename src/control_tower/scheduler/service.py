@@ -169,7 +169,9 @@ class Scheduler:
             job.run(slot)
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
-            log.error("job_failed", job=job.name, slot=slot.at.isoformat(), error=error)
+            log.error(
+                "job_failed", job=job.name, slot=slot.at.isoformat(), error=error, exc_info=exc
+            )
         with unit_of_work(self._engine) as conn:
             repository.record_finish(
                 conn, job.name, slot.at, status=status, error=error, now=self._clock.now()
@@ -197,7 +199,9 @@ class Scheduler:
             try:
                 await anyio.to_thread.run_sync(self.run_due)
             except Exception as exc:  # the store may be briefly away; try again next tick
-                log.error("scheduler_tick_failed", error=f"{type(exc).__name__}: {exc}")
+                log.error(
+                    "scheduler_tick_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc
+                )
 
     async def _stopped_within(self, seconds: float) -> bool:
         assert self._stopping is not None
