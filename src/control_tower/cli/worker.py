@@ -7,6 +7,7 @@ import signal
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 
 from control_tower.app import build_router_loop, load_configured_catalog
 from control_tower.background import background_loops
@@ -25,6 +26,10 @@ def worker(
     run_worker: Annotated[
         bool, typer.Option("--run-worker/--no-run-worker", help="Also run the run worker.")
     ] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve this process's metrics on 127.0.0.1:PORT."),
+    ] = None,
 ) -> None:
     """Run the event router and the run worker until SIGTERM/SIGINT (scale-out on PostgreSQL)."""
     s = settings()
@@ -43,6 +48,8 @@ def worker(
             if run_worker
             else []
         )
+        if metrics_port is not None:
+            start_http_server(metrics_port, addr="127.0.0.1", registry=ctx.metrics.registry)
         asyncio.run(_run_loops(build_router_loop(ctx, name), background))
 
 
