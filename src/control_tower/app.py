@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
@@ -19,7 +17,6 @@ from control_tower.context import AppContext
 from control_tower.db import build_engine
 from control_tower.events.correlations import correlation_handler
 from control_tower.events.endpoints import api as events_api
-from control_tower.events.schemas import EventIn
 from control_tower.health.endpoints import api as health_api
 from control_tower.health.hooks import StatusChangeHook
 from control_tower.health.tasks import StatusTracker, health_jobs
@@ -33,6 +30,7 @@ from control_tower.observability.endpoints import api as ops_api
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.otel import NO_TELEMETRY
+from control_tower.openapi import build_openapi
 from control_tower.pollers.tasks import poller_jobs
 from control_tower.routing.endpoints import api as dlq_api
 from control_tower.routing.handlers import HandlerRegistry
@@ -175,34 +173,3 @@ def create_app(
 
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    event_in = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(event_in.pop("$defs", {}))
-    components["EventIn"] = event_in
-    components["BatchIn"] = {
-        "title": "BatchIn",
-        "type": "object",
-        "required": ["events"],
-        "properties": {
-            "events": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 500,
-                "items": {"$ref": "#/components/schemas/EventIn"},
-            }
-        },
-    }
-    schema.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer"},
-        "signature": {"type": "apiKey", "in": "header", "name": "X-CT-Signature"},
-    }
-    app.openapi_schema = schema
-    return schema

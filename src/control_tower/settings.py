@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024, description="Body limit of POST /events/batch."
     )
     max_batch_events: int = Field(default=500, description="Most events in one batch.")
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        description="Body limit of every other request (trigger inputs, run notes, forms).",
+    )
     signature_tolerance_seconds: int = Field(
         default=300, description="How far X-CT-Timestamp may be from now."
     )

@@ -226,3 +226,99 @@ def test_the_walk_sees_the_roles_the_routes_declare(walk_app: FastAPI) -> None:
     assert roles[("GET", "/events/{event_id}")] is Role.maintainer
     assert roles[("GET", "/metrics")] is Role.viewer
     assert roles[("GET", "/healthz")] is None
+
+
+# --- bodies: never read before authentication, never past their limit ---------------------
+
+
+class BodyReads:
+    """Plain ASGI middleware noting, per request, whether the app asked for the body."""
+
+    def __init__(self, app: Any, reads: list[bool]) -> None:
+        self.app = app
+        self.reads = reads
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        read = [False]
+
+        async def noting() -> Any:
+            message = await receive()
+            read[0] = read[0] or message["type"] == "http.request"
+            return message
+
+        try:
+            await self.app(scope, noting, send)
+        finally:
+            self.reads.append(read[0])
+
+
+def body_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every API route that takes a body, from the OpenAPI document."""
+    return sorted(
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    )
+
+
+def concrete(path: str) -> str:
+    return path.replace("{name}", "contract.regenerate").replace("{run_id}", "run-x")
+
+
+@pytest.fixture
+def watched(walk_app: FastAPI) -> tuple[FastAPI, list[bool]]:
+    reads: list[bool] = []
+    walk_app.add_middleware(BodyReads, reads=reads)
+    return walk_app, reads
+
+
+def test_the_body_routes_are_the_ones_expected(walk_app: FastAPI) -> None:
+    assert body_routes(walk_app) == [
+        ("POST", "/events"),
+        ("POST", "/events/batch"),
+        ("POST", "/runs/{run_id}/notes"),
+        ("POST", "/triggers/{name}"),
+    ]
+
+
+def test_no_body_is_read_before_the_caller_is_authenticated_and_authorised(
+    watched: tuple[FastAPI, list[bool]], role_tokens: dict[Role, IssuedToken]
+) -> None:
+    app, reads = watched
+    bad_json = b'{"not json'
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, path in body_routes(app):
+            for who, expected in ((None, 401), (Role.viewer, 403)):
+                reads.clear()
+                headers = {"Content-Type": "application/json"}
+                if who is not None:
+                    headers["Authorization"] = f"Bearer {role_tokens[who].token}"
+                answer = client.request(method, concrete(path), content=bad_json, headers=headers)
+                assert answer.status_code == expected, (path, who, answer.text)
+                assert reads == [False], f"{path} read the body of a {expected}"
+
+
+def test_every_body_over_its_limit_is_413(
+    watched: tuple[FastAPI, list[bool]], role_tokens: dict[Role, IssuedToken]
+) -> None:
+    app, _reads = watched
+    big = b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}'  # over every limit (batches: 4 MiB)
+
+    def chunks() -> Iterator[bytes]:
+        yield big[: len(big) // 2]
+        yield big[len(big) // 2 :]
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, path in body_routes(app):
+            who = role_tokens[Role.producer if path.startswith("/events") else Role.owner]
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {who.token}"}
+            if who.hmac_secret is not None:
+                headers["X-CT-Signature"] = sign(who.hmac_secret, big)
+            declared = client.request(method, concrete(path), content=big, headers=headers)
+            assert declared.status_code == 413, (path, declared.text)
+            chunked = client.request(method, concrete(path), content=chunks(), headers=headers)
+            assert chunked.status_code == 413, (path, "chunked", chunked.text)

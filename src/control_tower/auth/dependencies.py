@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role, has_role
 from control_tower.context import AppContext
-from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized
+from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized, Unprocessable
+from control_tower.kit.http_body import parse_json, read_bounded_body, require_json
 
 
 async def get_context(request: Request) -> AppContext:
@@ -92,6 +94,46 @@ async def metrics_reader(request: Request, ctx: Context) -> Principal | None:
 metrics_reader.required_role = Role.viewer  # type: ignore[attr-defined]
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body(model: type[M], *, optional: bool = False) -> Callable[..., Awaitable[M | None]]:
+    """A request body as `model`, read only once the caller is authenticated (the route's role
+    dependency, declared before it, has then also run) and never past `CT_MAX_BODY_BYTES`.
+
+    FastAPI reads a body parameter before it resolves any dependency, so a route that takes a
+    body this way never lets a stranger make CT buffer or parse anything. The route documents
+    the body with `openapi_extra=json_request(model)`."""
+
+    async def dependency(
+        request: Request, _caller: Annotated[Principal, Depends(authenticate)], ctx: Context
+    ) -> M | None:
+        body = await read_bounded_body(request, ctx.settings.max_body_bytes)
+        if not body.strip() and optional:
+            return None
+        require_json(request)
+        value = parse_json(body)
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(["body", *map(str, err["loc"])]), "message": err["msg"]}
+                for err in exc.errors(include_url=False, include_input=False)
+            ]
+            fields = ", ".join(p["field"] for p in problems)
+            raise Unprocessable(f"invalid request: {fields}", details=problems) from exc
+
+    return dependency
+
+
+def json_request(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route that reads `model` with `json_body` (inline: such
+    bodies are small, flat models)."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:
+        raise ValueError(f"{model.__name__} nests models: give it a component instead")
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def authenticates_by(scheme: str) -> Callable[[F], F]:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
-from control_tower.auth.dependencies import Context, RequireOperator, RequireViewer
+from control_tower.auth.dependencies import (
+    Context,
+    RequireOperator,
+    RequireViewer,
+    json_body,
+    json_request,
+)
 from control_tower.db import unit_of_work
 from control_tower.kit.errors import Unprocessable
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -56,12 +63,13 @@ def _errors(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
             }
         ),
     },
+    openapi_extra=json_request(TriggerRequest, required=False),
 )
-def post_trigger(
+async def post_trigger(
     name: Annotated[str, Path(max_length=128)],
     principal: RequireOperator,
+    request: Annotated[TriggerRequest | None, Depends(json_body(TriggerRequest, optional=True))],
     ctx: Context,
-    request: TriggerRequest | None = None,
     dry_run: Annotated[bool, Query(description="Check and show the call; create nothing")] = False,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
@@ -71,21 +79,35 @@ def post_trigger(
     inputs = request.inputs if request else {}
     now = ctx.clock.now()
     if dry_run:
-        with unit_of_work(ctx.engine, write=False) as conn:
-            result: DryRunResult = service.dry_run(
+
+        def preview() -> DryRunResult:
+            with unit_of_work(ctx.engine, write=False) as conn:
+                return service.dry_run(
+                    conn,
+                    ctx.catalog,
+                    name,
+                    inputs,
+                    caller=caller,
+                    now=now,
+                    base_url=ctx.settings.trigger_target_base_url,
+                )
+
+        result = await anyio.to_thread.run_sync(preview)
+        return JSONResponse(result.model_dump(mode="json"), status_code=200)
+
+    def start() -> TriggerAccepted:
+        with unit_of_work(ctx.engine) as conn:
+            return service.start_run(
                 conn,
                 ctx.catalog,
                 name,
                 inputs,
                 caller=caller,
                 now=now,
-                base_url=ctx.settings.trigger_target_base_url,
+                idempotency_key=idempotency_key,
             )
-        return JSONResponse(result.model_dump(mode="json"), status_code=200)
-    with unit_of_work(ctx.engine) as conn:
-        accepted = service.start_run(
-            conn, ctx.catalog, name, inputs, caller=caller, now=now, idempotency_key=idempotency_key
-        )
+
+    accepted = await anyio.to_thread.run_sync(start)
     return JSONResponse(
         accepted.model_dump(mode="json"), status_code=200 if accepted.duplicate else 202
     )
@@ -145,7 +167,20 @@ def cancel_run(run_id: RunId, principal: RequireOperator, ctx: Context) -> JSONR
     response_model=Note,
     summary="Append a note to a run (notes are never edited)",
     responses=_errors({404: "No such run"}),
+    openapi_extra=json_request(NoteIn),
 )
-def post_note(run_id: RunId, note: NoteIn, principal: RequireOperator, ctx: Context) -> Note:
-    with unit_of_work(ctx.engine) as conn:
-        return service.add_note(conn, run_id, note.text, author=principal.name, now=ctx.clock.now())
+async def post_note(
+    run_id: RunId,
+    principal: RequireOperator,
+    note: Annotated[NoteIn | None, Depends(json_body(NoteIn))],
+    ctx: Context,
+) -> Note:
+    assert note is not None  # required: json_body refuses an empty body
+
+    def add() -> Note:
+        with unit_of_work(ctx.engine) as conn:
+            return service.add_note(
+                conn, run_id, note.text, author=principal.name, now=ctx.clock.now()
+            )
+
+    return await anyio.to_thread.run_sync(add)
