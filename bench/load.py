@@ -1,9 +1,20 @@
 """The load generator `bench/ingest.py` runs in its own process (one core for the client).
 
-asyncio (uvloop when present) with raw keep-alive HTTP/1.1 connections: each connection sends a
-signed request, reads the whole answer, sends the next. Every event has a unique id. Prints one
-JSON object: requests and events per status, latencies, and the client's own CPU use so a
-client-bound run shows itself.
+asyncio (uvloop when present) with raw keep-alive HTTP/1.1 connections and signed requests. Every
+event has a unique id (`--prefix`-N) and is dated when the run starts.
+
+Closed loop (the default): each connection sends a request, reads the whole answer, sends the
+next, as fast as the server answers.
+
+Open loop (`--rate R`, single events only): request i is due at start + i/R. A free connection
+takes the next due request and sends it at its time, or at once if it is already late (every
+connection was busy). Latency runs from the due time, not from the send, so a server stall counts
+in full instead of slowing the client down with it (coordinated omission). The answer adds how
+many requests were sent 5 ms or more behind schedule, the worst lag, and the ids of every event
+answered 2xx (`acknowledged_ids`), so the caller can check that each of them was stored.
+
+Prints one JSON object: requests and events per status, latencies, and the client's own CPU use
+so a client-bound run shows itself.
 """
 
 from __future__ import annotations
@@ -14,17 +25,26 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-EVENT_TEMPLATE = {
-    "type": "backend.fn.error",
-    "occurred_at": "2026-11-26T09:59:00Z",
-    "source": "backend",
-    "payload": {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "logs/1"},
-}
+BEHIND_AFTER_S = 0.005  # the event loop's timers are only ms-precise: smaller lags are noise
+ANSWER_TIMEOUT_S = 30.0  # open loop: an answer this late counts as an error, not a hang
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def event_template(occurred_at: datetime) -> dict[str, Any]:
+    return {
+        "type": "backend.fn.error",
+        "occurred_at": occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": "backend",
+        "payload": {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "logs/1"},
+    }
 
 
 class Signer:
@@ -34,15 +54,18 @@ class Signer:
         self._key = secret.encode("utf-8")
         self._prefix = prefix
         self._ids = itertools.count()
+        self._template = event_template(datetime.now(UTC))
 
     def _event(self) -> dict[str, Any]:
-        return {"event_id": f"{self._prefix}-{next(self._ids)}", **EVENT_TEMPLATE}
+        return {"event_id": f"{self._prefix}-{next(self._ids)}", **self._template}
 
-    def request(self, batch_size: int) -> bytes:
+    def request(self, batch_size: int) -> tuple[list[str], bytes]:
+        """(the event ids, the whole signed request)."""
+        events = [self._event() for _ in range(max(batch_size, 1))]
         if batch_size <= 1:
-            path, value = "/events", self._event()
+            path, value = "/events", events[0]
         else:
-            path, value = "/events/batch", {"events": [self._event() for _ in range(batch_size)]}
+            path, value = "/events/batch", {"events": events}
         body = json.dumps(value, separators=(",", ":")).encode()
         signature = hmac.new(self._key, body, hashlib.sha256).hexdigest()
         head = (
@@ -50,7 +73,7 @@ class Signer:
             f"Authorization: Bearer {self._token}\r\nContent-Type: application/json\r\n"
             f"X-CT-Signature: sha256={signature}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
-        return head.encode("latin-1") + body
+        return [event["event_id"] for event in events], head.encode("latin-1") + body
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -72,37 +95,15 @@ class Stats:
         self.statuses: Counter[int] = Counter()
         self.events_accepted = 0
         self.errors: Counter[str] = Counter()
+        self.acknowledged_ids: list[str] = []
+        self.behind_schedule = 0
+        self.max_lag = 0.0
 
-
-async def connection(
-    url: Any, signer: Signer, batch_size: int, measure_from: float, until: float, stats: Stats
-) -> None:
-    try:
-        reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    except OSError as exc:
-        stats.errors[type(exc).__name__] += 1
-        return
-    try:
-        while True:
-            request = signer.request(batch_size)
-            started = time.perf_counter()
-            if started >= until:
-                break
-            writer.write(request)
-            status, body = await read_answer(reader)
-            ended = time.perf_counter()
-            if started < measure_from or ended > until:
-                continue
-            stats.latencies.append(ended - started)
-            stats.statuses[status] += 1
-            if status == 202:
-                stats.events_accepted += _accepted(body, batch_size)
-            elif batch_size > 1 and status == 200:
-                stats.events_accepted += _accepted(body, batch_size)
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        stats.errors[type(exc).__name__] += 1
-    finally:
-        writer.close()
+    def record(self, latency: float, status: int, body: bytes, batch_size: int) -> None:
+        self.latencies.append(latency)
+        self.statuses[status] += 1
+        if status == 202 or (batch_size > 1 and status == 200):
+            self.events_accepted += _accepted(body, batch_size)
 
 
 def _accepted(body: bytes, batch_size: int) -> int:
@@ -113,6 +114,91 @@ def _accepted(body: bytes, batch_size: int) -> int:
     return int(answer["accepted"]) if "accepted" in answer else batch_size
 
 
+async def open_streams(url: SplitResult, stats: Stats) -> Streams | None:
+    try:
+        return await asyncio.open_connection(url.hostname, url.port)
+    except OSError as exc:
+        stats.errors[type(exc).__name__] += 1
+        return None
+
+
+async def closed_loop_connection(
+    url: SplitResult,
+    signer: Signer,
+    batch_size: int,
+    measure_from: float,
+    until: float,
+    stats: Stats,
+) -> None:
+    streams = await open_streams(url, stats)
+    if streams is None:
+        return
+    reader, writer = streams
+    try:
+        while True:
+            _, request = signer.request(batch_size)
+            started = time.perf_counter()
+            if started >= until:
+                break
+            writer.write(request)
+            status, body = await read_answer(reader)
+            ended = time.perf_counter()
+            if started >= measure_from and ended <= until:
+                stats.record(ended - started, status, body, batch_size)
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stats.errors[type(exc).__name__] += 1
+    finally:
+        writer.close()
+
+
+class Schedule:
+    """Request i of `count` is due at `start + i / rate`."""
+
+    def __init__(self, start: float, rate: float, count: int) -> None:
+        self.start = start
+        self.rate = rate
+        self.count = count
+        self._index = itertools.count()
+
+    def next_due(self) -> float | None:
+        index = next(self._index)
+        return self.start + index / self.rate if index < self.count else None
+
+
+async def open_loop_connection(
+    streams: Streams, signer: Signer, schedule: Schedule, measure_from: float, stats: Stats
+) -> None:
+    reader, writer = streams
+    try:
+        while (due := schedule.next_due()) is not None:
+            ids, request = signer.request(1)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lag = time.perf_counter() - due
+            writer.write(request)
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                status, body = await read_answer(reader)
+            ended = time.perf_counter()
+            if 200 <= status < 300:
+                stats.acknowledged_ids.extend(ids)
+            if due >= measure_from:
+                stats.record(ended - due, status, body, 1)
+                stats.behind_schedule += lag >= BEHIND_AFTER_S
+                stats.max_lag = max(stats.max_lag, lag)
+    except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+        stats.errors[type(exc).__name__] += 1
+    finally:
+        writer.close()
+
+
+def due_count(args: argparse.Namespace) -> int:
+    """Requests the open loop sends: those due during the warm-up and the measured time."""
+    rate: float = args.rate
+    seconds: float = args.warmup + args.seconds
+    return math.ceil(rate * seconds)
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -120,24 +206,42 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+async def drive(args: argparse.Namespace, url: SplitResult, signer: Signer, stats: Stats) -> None:
+    if args.rate is None:
+        measure_from = time.perf_counter() + args.warmup
+        until = measure_from + args.seconds
+        await asyncio.gather(
+            *(
+                closed_loop_connection(url, signer, args.batch_size, measure_from, until, stats)
+                for _ in range(args.concurrency)
+            )
+        )
+        return
+    # Every connection is open before the first request is due.
+    opened = await asyncio.gather(*(open_streams(url, stats) for _ in range(args.concurrency)))
+    start = time.perf_counter()
+    measure_from = start + args.warmup
+    schedule = Schedule(start, args.rate, due_count(args))
+    await asyncio.gather(
+        *(
+            open_loop_connection(streams, signer, schedule, measure_from, stats)
+            for streams in opened
+            if streams is not None
+        )
+    )
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = urlsplit(args.url)
     signer = Signer(f"{url.hostname}:{url.port}", args.token, args.secret, args.prefix)
     stats = Stats()
-    measure_from = time.perf_counter() + args.warmup
-    until = measure_from + args.seconds
     cpu_at_start = time.process_time()
     wall_at_start = time.perf_counter()
-    await asyncio.gather(
-        *(
-            connection(url, signer, args.batch_size, measure_from, until, stats)
-            for _ in range(args.concurrency)
-        )
-    )
+    await drive(args, url, signer, stats)
     cpu = time.process_time() - cpu_at_start
     wall = time.perf_counter() - wall_at_start
     latencies = sorted(stats.latencies)
-    return {
+    result: dict[str, Any] = {
         "requests": len(latencies),
         "requests_per_s": len(latencies) / args.seconds,
         "events_per_s": stats.events_accepted / args.seconds,
@@ -147,8 +251,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p95_ms": percentile(latencies, 0.95) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
         "client_cpu": cpu / wall,
     }
+    if args.rate is not None:
+        result.update(
+            rate=args.rate,
+            due=due_count(args),
+            behind_schedule=stats.behind_schedule,
+            max_lag_ms=stats.max_lag * 1000,
+            acknowledged=len(stats.acknowledged_ids),
+            acknowledged_ids=stats.acknowledged_ids,
+        )
+    return result
 
 
 def main() -> None:
@@ -161,7 +276,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument(
+        "--rate", type=float, default=None, help="open loop: requests per second on a schedule"
+    )
     args = parser.parse_args()
+    if args.rate is not None and (args.rate <= 0 or args.batch_size > 1):
+        parser.error("--rate takes a positive rate and single events only (--batch-size 1)")
     try:
         import uvloop
 
