@@ -3,6 +3,7 @@ handlers, status-change subscribers, scheduled jobs and background loops."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
-from control_tower.auth.tasks import auth_jobs
 from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
@@ -90,10 +90,7 @@ def scheduled_jobs(
     """Every feature's periodic jobs, from its tasks.py (`ct serve` runs them, `ct jobs list`
     lists them)."""
     jobs = JobRegistry(poller_jobs(engine, catalog, clock, metrics=metrics))
-    for job in (
-        *health_jobs(engine, catalog, status_changes or StatusChangeHook()),
-        *auth_jobs(engine),
-    ):
+    for job in health_jobs(engine, catalog, status_changes or StatusChangeHook()):
         jobs.add(job)
     return jobs
 
@@ -142,6 +139,10 @@ def create_app(
             background_loops(settings, engine, ctx.catalog, ctx.clock, ctx.master_key)
         )
         background.start()
+        # What start-up built (the app, catalogue, schemas, SQLAlchemy metadata) lives as long
+        # as the process: moved out of the cyclic collector's sight, it is not walked again at
+        # every collection, which request garbage triggers often (docs/benchmarks.md).
+        gc.freeze()
         try:
             yield
         finally:
@@ -151,7 +152,6 @@ def create_app(
             if router_loop is not None:
                 await router_loop.stop()
             await ctx.committer.stop()
-            await ctx.close()
             engine.dispose()
 
     app = FastAPI(

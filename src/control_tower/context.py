@@ -15,12 +15,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 
 from control_tower.auth.principal import Principal
-from control_tower.auth.rate_limit import (
-    AsyncPostgresRateLimiter,
-    Decision,
-    Limit,
-    MemoryRateLimiter,
-)
+from control_tower.auth.rate_limit import Decision, Limit, RateLimiter
 from control_tower.auth.token_cache import TokenCache
 from control_tower.auth.tokens import hash_token, resolve_token
 from control_tower.catalog import Catalog
@@ -44,9 +39,7 @@ class AppContext:
     committer: GroupCommitter
     metrics: Metrics = field(default_factory=Metrics)
     token_cache: TokenCache = field(default_factory=lambda: TokenCache(2.0))
-    rate_limiter: MemoryRateLimiter | AsyncPostgresRateLimiter = field(
-        default_factory=MemoryRateLimiter
-    )
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     status_changes: StatusChangeHook = field(default_factory=StatusChangeHook)
     router_loop: RouterLoop | None = None  # this process's router, if it runs one
     _token_lookups: dict[str, asyncio.Task[Principal | None]] = field(
@@ -68,11 +61,6 @@ class AppContext:
     def build(
         cls, settings: Settings, engine: Engine, catalog: Catalog, clock: Clock
     ) -> AppContext:
-        limiter: MemoryRateLimiter | AsyncPostgresRateLimiter = (
-            AsyncPostgresRateLimiter(engine)
-            if engine.dialect.name == "postgresql"
-            else MemoryRateLimiter()
-        )
         return cls(
             settings=settings,
             engine=engine,
@@ -81,13 +69,7 @@ class AppContext:
             master_key=settings.master_key(),
             committer=GroupCommitter(engine, settings.group_commit_max_events),
             token_cache=TokenCache(settings.token_cache_seconds),
-            rate_limiter=limiter,
         )
-
-    async def close(self) -> None:
-        """Release what the context opened besides the engine (the rate limiter's connections)."""
-        if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
-            await self.rate_limiter.aclose()
 
     async def resolve_token(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -130,7 +112,4 @@ class AppContext:
 
     async def rate_hit(self, key: str, limit: Limit) -> Decision:
         # Rate limits are wall-clock by nature; the app's clock drives business rules only.
-        now = time.time()
-        if isinstance(self.rate_limiter, AsyncPostgresRateLimiter):
-            return await self.rate_limiter.hit_async(key, limit, now)
-        return self.rate_limiter.hit(key, limit, now)
+        return self.rate_limiter.hit(key, limit, time.time())

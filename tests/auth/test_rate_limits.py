@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from control_tower.app import create_app
+from control_tower.auth.rate_limit import Limit, RateLimiter
 from control_tower.auth.roles import Role
 from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
@@ -131,32 +132,39 @@ def two_apps(settings: Settings, clock: FrozenClock) -> tuple[TestClient, TestCl
     )
 
 
-def test_two_app_instances_share_the_budget_on_postgresql_only(
-    settings: Settings, engine: Engine, backend: str, clock: FrozenClock
+def test_each_app_instance_has_its_own_budget(
+    settings: Settings, engine: Engine, clock: FrozenClock
 ) -> None:
+    """Limits are per replica (docs/operations.md), on both stores."""
     token = issue_token(
-        engine, "shared", Role.maintainer, now=clock.now(), rate_per_minute=1, burst=4
+        engine, "shared", Role.maintainer, now=clock.now(), rate_per_minute=1, burst=2
     )
     headers = {"Authorization": f"Bearer {token.token}"}
     first, second = two_apps(settings, clock)
     with first, second:
-        statuses = [
-            first.get("/events", headers=headers).status_code,
-            second.get("/events", headers=headers).status_code,
-            first.get("/events", headers=headers).status_code,
-            second.get("/events", headers=headers).status_code,
-        ]
-        assert statuses == [200, 200, 200, 200]
-        from_first = first.get("/events", headers=headers)
-        from_second = second.get("/events", headers=headers)
-    if backend == "postgresql":
-        # One budget in the store: four requests spent it, whichever replica served them.
-        check_429(from_first)
-        check_429(from_second)
-    else:
-        # SQLite runs as one process; each app instance keeps its own counters in memory.
-        assert from_first.status_code == 200
-        assert from_second.status_code == 200
+        assert [first.get("/events", headers=headers).status_code for _ in range(2)] == [200, 200]
+        check_429(first.get("/events", headers=headers))
+        # The other replica's budget is untouched.
+        assert [second.get("/events", headers=headers).status_code for _ in range(2)] == [200, 200]
+        check_429(second.get("/events", headers=headers))
+
+
+def test_keys_whose_bucket_is_full_again_are_forgotten() -> None:
+    limiter = RateLimiter(forget_idle_above=3)
+    limit = Limit(per_minute=60, burst=5)
+    for n in range(3):
+        assert limiter.hit(f"addr:10.0.0.{n}", limit, now=1000.0).allowed
+    assert len(limiter) == 3
+    # Much later, a fourth key arrives: the three idle ones are forgotten, not kept for ever.
+    assert limiter.hit("addr:10.0.0.9", limit, now=5000.0).allowed
+    assert len(limiter) == 1
+    # A busy key is kept: its budget is still spent.
+    busy = RateLimiter(forget_idle_above=1)
+    assert [busy.hit("token:busy", Limit(60, 2), now=1.0).allowed for _ in range(3)] == [
+        True, True, False,
+    ]  # fmt: skip
+    assert busy.hit("token:other", Limit(60, 2), now=1.0).allowed
+    assert not busy.hit("token:busy", Limit(60, 2), now=1.0).allowed
 
 
 def test_a_429_body_is_json(client: TestClient, engine: Engine, clock: FrozenClock) -> None:

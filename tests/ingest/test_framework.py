@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_tower.app import create_app
-from control_tower.auth.dependencies import authenticate
+from control_tower.ingest.endpoints import signed_event
 from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
 from tests.helpers import Producer, make_event
@@ -89,7 +89,7 @@ def test_dependency_overrides_and_exception_handlers_reach_ingest(
     async def teapot(_request: Request, exc: Refused) -> JSONResponse:
         return JSONResponse({"refused": str(exc)}, status_code=418)
 
-    app.dependency_overrides[authenticate] = refuse_everyone
+    app.dependency_overrides[signed_event] = refuse_everyone
     with TestClient(app) as client:
         body, headers = producer.signed(make_event())
         answer = client.post("/events", content=body, headers=headers)

@@ -114,7 +114,7 @@ def test_ct_jobs_list(
     assert before.exit_code == 0, before.output
     lines = before.output.splitlines()
     titles = [line.split()[0] for line in lines if not line.startswith(" ")]
-    assert titles == ["poller:backend-health", "health:sweep", "rate_limits:expire"]
+    assert titles == ["poller:backend-health", "health:sweep"]
     title = lines.index(next(line for line in lines if line.startswith("poller:")))
     assert lines[title].split() == ["poller:backend-health", "every", "60", "s"]
     assert lines[title + 1] == "  last slot  never run"
@@ -158,4 +158,4 @@ def test_ct_jobs_list_without_pollers_lists_cts_own_jobs(database_url: str, tmp_
     result = CliRunner().invoke(cli, ["jobs", "list"], env=env)
     assert result.exit_code == 0, result.output
     titles = [line.split()[0] for line in result.output.splitlines() if line[:1].isalpha()]
-    assert titles == ["health:sweep", "rate_limits:expire"]
+    assert titles == ["health:sweep"]

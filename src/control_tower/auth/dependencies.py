@@ -22,11 +22,15 @@ from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized, Unpro
 from control_tower.kit.http_body import parse_json, read_bounded_body, require_json
 
 
-async def get_context(request: Request) -> AppContext:
-    """The running app's context, built in its lifespan (async: FastAPI would run a plain
-    function in a worker thread)."""
+def context_of(request: Request) -> AppContext:
+    """The running app's context, built in its lifespan."""
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def get_context(request: Request) -> AppContext:
+    # async: FastAPI would run a plain function dependency in a worker thread.
+    return context_of(request)
 
 
 Context = Annotated[AppContext, Depends(get_context)]
@@ -41,8 +45,9 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def authenticate(request: Request, ctx: Context) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """The caller's principal, after its rate limit; strangers are limited by address."""
+    ctx = context_of(request)
     token = bearer_token(request)
     principal = await ctx.resolve_token(token) if token else None
     if principal is None:
@@ -57,7 +62,7 @@ async def authenticate(request: Request, ctx: Context) -> Principal:
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
     decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
     # Read by RequestContextMiddleware for the answer's headers and the access line.
-    request.state.rate_limit_headers = decision.headers()
+    request.state.rate_limit_headers = decision.raw_headers()
     request.state.principal_name = principal.name
     if not decision.allowed:
         raise RateLimited(
@@ -84,11 +89,11 @@ def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def metrics_reader(request: Request, ctx: Context) -> Principal | None:
+async def metrics_reader(request: Request) -> Principal | None:
     """Viewer or better, unless CT_METRICS_PUBLIC makes /metrics public (then None)."""
-    if ctx.settings.metrics_public:
+    if context_of(request).settings.metrics_public:
         return None
-    return check_role(await authenticate(request, ctx), Role.viewer)
+    return check_role(await authenticate(request), Role.viewer)
 
 
 metrics_reader.required_role = Role.viewer  # type: ignore[attr-defined]
@@ -106,9 +111,9 @@ def json_body(model: type[M], *, optional: bool = False) -> Callable[..., Awaita
     the body with `openapi_extra=json_request(model)`."""
 
     async def dependency(
-        request: Request, _caller: Annotated[Principal, Depends(authenticate)], ctx: Context
+        request: Request, _caller: Annotated[Principal, Depends(authenticate)]
     ) -> M | None:
-        body = await read_bounded_body(request, ctx.settings.max_body_bytes)
+        body = await read_bounded_body(request, context_of(request).settings.max_body_bytes)
         if not body.strip() and optional:
             return None
         require_json(request)

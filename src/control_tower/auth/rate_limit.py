@@ -1,23 +1,21 @@
-"""Per-key rate limits with GCRA (a token bucket kept as one timestamp per key).
+"""Per-key rate limits with GCRA (a token bucket kept as one timestamp per key), in memory.
 
-On SQLite the state lives in process memory: the SQLite deployment is one process. On
-PostgreSQL it lives in the `rate_limits` table and each request is decided by one atomic
-statement on the key's row, so every replica shares the same budget.
+Limits are **per process** ("per replica"): the SQLite deployment is one process, and with N
+`ct serve` replicas on PostgreSQL a key may make N times its budget in all. A shared budget in
+the store cost a database round trip on every request, which was most of what a single
+PostgreSQL ingest cost (docs/benchmarks.md); rate limits protect a replica from a flood, and
+do that as well per replica.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import psycopg
-from sqlalchemy import Connection, Engine, delete
-
-from control_tower.db import libpq_conninfo
-from control_tower.models.rate_limits import rate_limits
+# Keys whose bucket is full again are forgotten (deciding as if they were new) once there are
+# this many: every stranger's address is a key, and none should stay in memory for ever.
+FORGET_IDLE_ABOVE = 10_000
 
 
 class Limit(NamedTuple):  # built on every request: a tuple, not a dataclass
@@ -65,120 +63,26 @@ def decide(limit: Limit, tat_after: float, now: float, allowed: bool) -> Decisio
     return Decision(allowed, limit, remaining, math.ceil(backlog), retry)
 
 
-class MemoryRateLimiter:
-    shared = False
-
-    def __init__(self) -> None:
+class RateLimiter:
+    def __init__(self, forget_idle_above: int = FORGET_IDLE_ABOVE) -> None:
         self._tat: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._forget_idle_above = forget_idle_above
 
     def hit(self, key: str, limit: Limit, now: float) -> Decision:
         with self._lock:
             tat = max(self._tat.get(key, now), now) + limit.interval
-            if tat - now <= limit.capacity:
-                self._tat[key] = tat
-                return decide(limit, tat, now, True)
-        return decide(limit, tat, now, False)
+            if tat - now > limit.capacity:
+                return decide(limit, tat, now, False)
+            self._tat[key] = tat
+            if len(self._tat) > self._forget_idle_above:
+                self._forget_idle(now)
+        return decide(limit, tat, now, True)
 
+    def _forget_idle(self, now: float) -> None:
+        # A key whose theoretical arrival time has passed has a full bucket: forgetting it
+        # changes no decision.
+        self._tat = {key: tat for key, tat in self._tat.items() if tat > now}
 
-# One request, one statement: the same arithmetic as `MemoryRateLimiter.hit`, on the key's row.
-# `prior` locks the row (when there is one) until the statement ends, so no other request moves
-# the TAT between the read and the write, and the statement knows the TAT it started from,
-# which the answer's headers need (RETURNING sees only the new row). A missing row is a full
-# bucket (GREATEST ignores the NULL). The row is created or advanced only when the request is
-# allowed. If another request created the row after this statement's snapshot, `prior` is
-# empty, the INSERT meets that row and leaves it alone (its WHERE is false), and no row comes
-# back: the caller runs the statement again, which then sees and locks the row.
-# psycopg placeholders: the limiter talks to the driver directly, on the event loop.
-_HIT = """
-    WITH prior AS (
-        SELECT tat FROM rate_limits WHERE key = %(key)s FOR UPDATE
-    ), hit AS (
-        SELECT tat, tat - %(now)s <= %(capacity)s AS allowed
-          FROM (SELECT GREATEST((SELECT tat FROM prior), %(now)s) + %(interval)s AS tat) AS next
-    ), written AS (
-        INSERT INTO rate_limits (key, tat)
-        SELECT %(key)s, tat FROM hit WHERE allowed
-        ON CONFLICT (key) DO UPDATE SET tat = excluded.tat WHERE EXISTS (SELECT FROM prior)
-        RETURNING key
-    )
-    SELECT tat, allowed FROM hit WHERE NOT allowed OR EXISTS (SELECT FROM written)
-"""
-
-
-class AsyncPostgresRateLimiter:
-    """The PostgreSQL limiter: one statement per request, on psycopg's async connections.
-
-    It runs on the event loop, with no thread per request: a thread hop plus GIL hand-offs
-    cost more than the round trip. At most `size` connections are open; they are opened when
-    first needed and reused. The connections are autocommit with `synchronous_commit=off`:
-    losing the last fraction of a second of rate-limit state in a PostgreSQL crash is harmless,
-    and not waiting for a WAL flush keeps each round trip cheap.
-    """
-
-    shared = True
-
-    def __init__(self, engine: Engine, size: int = 8) -> None:
-        self._conninfo = libpq_conninfo(engine)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._slots = asyncio.Semaphore(size)
-
-    async def hit_async(self, key: str, limit: Limit, now: float) -> Decision:
-        params = {"key": key, "now": now, "interval": limit.interval, "capacity": limit.capacity}
-        # A second run only follows a race with the request that created the key's row, and
-        # then finds that row: the statement never comes back empty twice in a row.
-        for _ in range(2):
-            row = await self._execute(params)
-            if row is not None:
-                tat, allowed = row
-                return decide(limit, float(tat), now, bool(allowed))
-        raise RuntimeError(f"rate limit state for {key!r} could not be read")
-
-    async def _execute(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        async with self._slots:
-            try:
-                return await self._execute_once(params)
-            except psycopg.OperationalError:
-                # A connection that broke while idle (a server restart, an idle timeout) was
-                # closed: once more on a new one. Had the statement run before the break, this
-                # spends one more unit, which errs on the strict side.
-                return await self._execute_once(params)
-
-    async def _execute_once(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        conn = self._idle.pop() if self._idle else await self._connect()
-        try:
-            cursor = await conn.execute(_HIT, params)
-            row = await cursor.fetchone()
-        except BaseException:
-            await conn.close()  # broken or in an unknown state: never reused
-            raise
-        self._idle.append(conn)
-        return None if row is None else tuple(row)
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, options="-c synchronous_commit=off"
-        )
-
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.close()
-
-
-# A row whose TAT is past holds a full bucket, the same as no row, so deleting it changes no
-# decision. The margin keeps rows that a replica whose clock runs behind this one's would still
-# read as partly spent (replicas' clocks are kept in sync, not identical).
-EXPIRY_MARGIN_SECONDS = 60.0
-
-
-def expire_idle_rate_limits(conn: Connection, now: float | datetime) -> int:
-    """Delete the rate-limit rows of keys idle for longer than the margin; return how many.
-
-    Without it every distinct key (each anonymous client address) would keep a row forever.
-    A request racing the delete is safe: it either locks the row first (and moves its TAT past
-    the cutoff, so the delete skips it) or finds no row and starts from a full bucket.
-    """
-    instant = now.timestamp() if isinstance(now, datetime) else now
-    cutoff = instant - EXPIRY_MARGIN_SECONDS
-    return conn.execute(delete(rate_limits).where(rate_limits.c.tat < cutoff)).rowcount
+    def __len__(self) -> int:
+        return len(self._tat)

@@ -5,9 +5,11 @@ Pydantic checks each entry; `reference_problems` checks how entries refer to eac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any, Literal
 
+import fastjsonschema
 from pydantic import Field
 
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
@@ -38,8 +40,14 @@ class EventType(Strict):
 
     @cached_property
     def payload_validator(self) -> Any:
-        """The payload schema compiled once, for the life of the catalogue."""
+        """The payload schema as a jsonschema validator, which names every problem."""
         return StrictValidator(self.payload_schema)
+
+    @cached_property
+    def payload_check(self) -> Callable[[Any], Any]:
+        """The payload schema compiled to Python by fastjsonschema, which only says whether a
+        payload is valid, several times faster than jsonschema (docs/benchmarks.md)."""
+        return fastjsonschema.compile(self.payload_schema)
 
 
 class System(Strict):

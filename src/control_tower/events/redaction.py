@@ -34,15 +34,25 @@ _VALUE_PATTERNS = [
 ]
 
 
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
 def _personal_key(key: str) -> bool:
-    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
-    return snake.lower().replace("-", "_") in _PERSONAL_FIELD_NAMES
+    snake = key if key.islower() else _CAMEL_HUMP.sub(r"_\1", key).lower()
+    return snake.replace("-", "_") in _PERSONAL_FIELD_NAMES
+
+
+# All value patterns as one alternation: one pass over each string masks whatever matches.
+_PERSONAL_VALUE = re.compile(
+    "|".join(
+        f"(?i:{p.pattern})" if p.flags & re.IGNORECASE else f"(?:{p.pattern})"
+        for p in _VALUE_PATTERNS
+    )
+)
 
 
 def _mask_values(text: str) -> str:
-    for pattern in _VALUE_PATTERNS:
-        text = pattern.sub(MASK, text)
-    return text
+    return _PERSONAL_VALUE.sub(MASK, text)
 
 
 def _redact(value: Any, path: str, masked: list[str]) -> Any:

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from control_tower.db import unit_of_work
+from control_tower.db import WRITE_OPTION, write_lock
 from control_tower.ingest.repository import InsertOutcome, insert_events
 from control_tower.kit.errors import StoreUnavailable
 from control_tower.models.events import EventRow
@@ -40,6 +40,7 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Request | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._conn: Connection | None = None  # used by the writer thread only
         self.commits = 0
         # Called on the event loop after each commit (the router wakes up early).
         self.on_commit: list[Callable[[], None]] = []
@@ -56,7 +57,9 @@ class GroupCommitter:
         self._queue.put_nowait(None)
         await self._task
         self._writer.shutdown(wait=True)
-        self._queue = self._task = self._writer = None
+        if self._conn is not None:
+            self._conn.close()
+        self._queue = self._task = self._writer = self._conn = None
 
     async def submit(self, rows: Sequence[EventRow]) -> list[InsertOutcome]:
         if self._queue is None:
@@ -120,5 +123,15 @@ class GroupCommitter:
             offset += len(request_rows)
 
     def _write(self, rows: list[EventRow]) -> list[InsertOutcome]:
-        with unit_of_work(self._engine) as conn:
-            return insert_events(conn, rows)
+        # The writer thread keeps one connection for itself: no pool checkout (nor, on
+        # PostgreSQL, its liveness ping) per commit. After an error it is dropped and the next
+        # commit opens a new one.
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        try:
+            with write_lock(self._engine), self._conn.begin():
+                return insert_events(self._conn, rows)
+        except Exception:
+            self._conn.close()
+            self._conn = None
+            raise

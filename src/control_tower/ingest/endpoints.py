@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from control_tower.auth.dependencies import Context, RequireProducer
+from control_tower.auth.dependencies import Context, authenticate, check_role, context_of
 from control_tower.auth.principal import Principal
+from control_tower.auth.roles import Role
 from control_tower.context import AppContext
 from control_tower.events.schemas import BatchResult, IngestResult
 from control_tower.ingest import service
@@ -55,17 +57,16 @@ class SignedJson:
 
 
 def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
-    """The dependency that authenticates a producer and only then reads and checks the body."""
+    """The dependency that authenticates a producer and only then reads and checks the body.
 
-    async def declared_size(request: Request, ctx: Context) -> None:
+    One dependency, not a chain (size, then `RequireProducer`, then the body): resolving each
+    dependency has a fixed cost that showed on ingest, the hottest route. It declares its role
+    the way `require_role` does, so the route × role walk and overrides see it."""
+
+    async def dependency(request: Request) -> SignedJson:
+        ctx = context_of(request)
         check_declared_size(request, limit(ctx.settings))
-
-    async def dependency(
-        request: Request,
-        _size: Annotated[None, Depends(declared_size)],
-        principal: RequireProducer,
-        ctx: Context,
-    ) -> SignedJson:
+        principal = check_role(await authenticate(request), Role.producer)
         body = await read_bounded_body(request, limit(ctx.settings))
         verify_signature(
             body=body,
@@ -79,11 +80,14 @@ def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
         require_json(request)
         return SignedJson(principal, parse_json(body))
 
+    dependency.required_role = Role.producer  # type: ignore[attr-defined]
     return dependency
 
 
-SignedEvent = Annotated[SignedJson, Depends(signed_json(lambda s: s.max_event_bytes))]
-SignedBatch = Annotated[SignedJson, Depends(signed_json(lambda s: s.max_batch_bytes))]
+signed_event = signed_json(lambda s: s.max_event_bytes)
+signed_batch = signed_json(lambda s: s.max_batch_bytes)
+SignedEvent = Annotated[SignedJson, Depends(signed_event)]
+SignedBatch = Annotated[SignedJson, Depends(signed_batch)]
 
 
 def _json_body(schema: str) -> dict[str, Any]:
@@ -108,11 +112,12 @@ def _ingest(ctx: AppContext) -> service.Ingest:
     },
     openapi_extra=_json_body("EventIn"),
 )
-async def post_event(signed: SignedEvent, ctx: Context) -> JSONResponse:
+async def post_event(signed: SignedEvent, ctx: Context) -> Response:
     result = await service.ingest_event(_ingest(ctx), signed.principal, signed.value)
-    return JSONResponse(
-        result.model_dump(mode="json"), status_code=200 if result.duplicate else 202
-    )
+    return Response(
+        result.model_dump_json(), status_code=200 if result.duplicate else 202,
+        media_type="application/json",
+    )  # fmt: skip
 
 
 @api.post(
@@ -122,5 +127,8 @@ async def post_event(signed: SignedEvent, ctx: Context) -> JSONResponse:
     responses=ERRORS,
     openapi_extra=_json_body("BatchIn"),
 )
-async def post_event_batch(signed: SignedBatch, ctx: Context) -> BatchResult:
-    return await service.ingest_batch(_ingest(ctx), signed.principal, signed.value)
+async def post_event_batch(signed: SignedBatch, ctx: Context) -> Response:
+    # Answered as built (a BatchResult, documented by response_model): validating up to 500
+    # items once more on the way out would cost more than storing them.
+    answer = await service.ingest_batch(_ingest(ctx), signed.principal, signed.value)
+    return Response(orjson.dumps(answer), media_type="application/json")

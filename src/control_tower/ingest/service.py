@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 
 from control_tower.auth.principal import Principal
 from control_tower.catalog import Catalog
-from control_tower.events.schemas import BatchItemResult, BatchResult, IngestResult
+from control_tower.events.schemas import IngestResult
 from control_tower.events.validation import envelopes
 from control_tower.ingest.committer import Committer
 from control_tower.ingest.preparation import PreparedEvent, prepare_event
@@ -94,7 +94,7 @@ def _check_batch_shape(raw: Any, max_events: int) -> list[Any]:
     return items
 
 
-async def ingest_batch(ctx: Ingest, principal: Principal, raw: Any) -> BatchResult:
+async def ingest_batch(ctx: Ingest, principal: Principal, raw: Any) -> BatchAnswer:
     """Store up to `max_batch_events` events under one signature; each item is answered as a
     single POST /events would have been."""
     started = time.perf_counter()
@@ -104,9 +104,9 @@ async def ingest_batch(ctx: Ingest, principal: Principal, raw: Any) -> BatchResu
         ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
 
 
-async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> BatchResult:
+async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> BatchAnswer:
     now = ctx.clock.now()
-    results: list[BatchItemResult | None] = [None] * len(items)
+    results: list[BatchItem | None] = [None] * len(items)
     prepared: list[tuple[int, PreparedEvent]] = []
     counts: Counter[tuple[str, str]] = Counter()  # (type, outcome)
     checked = envelopes(items)  # every envelope at once, or None when one is invalid
@@ -118,32 +118,61 @@ async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> 
             )
         except CTError as exc:
             event_id = item.get("event_id", item.get("eventId")) if isinstance(item, dict) else None
-            results[index] = BatchItemResult(
-                index=index,
-                event_id=event_id if isinstance(event_id, str) else None,
-                status=exc.status_code,
+            results[index] = _item(
+                index, event_id if isinstance(event_id, str) else None, exc.status_code,
                 error=exc.body()["error"],
-            )
+            )  # fmt: skip
             counts[_type_label(ctx, item), "rejected"] += 1
     outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
     for (index, prep), outcome in zip(prepared, outcomes, strict=True):
         counts[prep.row["type"], outcome.kind] += 1
-        results[index] = BatchItemResult(
-            index=index,
-            event_id=outcome.event_id,
-            status=_ITEM_STATUS[outcome.kind],
+        conflict = outcome.kind == "conflict"
+        results[index] = _item(
+            index, outcome.event_id, _ITEM_STATUS[outcome.kind],
             duplicate=outcome.kind == "duplicate",
-            error=Conflict(_reused(outcome.event_id)).body()["error"]
-            if outcome.kind == "conflict"
-            else None,
-        )
+            error=Conflict(_reused(outcome.event_id)).body()["error"] if conflict else None,
+        )  # fmt: skip
     source = principal.source or "unknown"
     for (etype, kind), count in counts.items():
         ctx.metrics.events_ingested.labels(source, etype, kind).inc(count)
     final = [r for r in results if r is not None]
-    return BatchResult(
-        accepted=sum(1 for r in final if r.status == 202),
-        duplicates=sum(1 for r in final if r.duplicate),
-        rejected=sum(1 for r in final if r.status >= 400),
-        results=final,
-    )
+    return {
+        "accepted": sum(1 for r in final if r["status"] == 202),
+        "duplicates": sum(1 for r in final if r["duplicate"]),
+        "rejected": sum(1 for r in final if r["status"] >= 400),
+        "results": final,
+    }
+
+
+class BatchItem(TypedDict):
+    """A `BatchItemResult`: what a single POST /events would have answered for one item."""
+
+    index: int
+    event_id: str | None
+    status: int
+    duplicate: bool
+    error: dict[str, Any] | None
+
+
+class BatchAnswer(TypedDict):
+    """A `BatchResult`, built as plain data: a batch answers up to 500 items, and a model per
+    item cost more than storing the event."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItem]
+
+
+def _item(
+    index: int,
+    event_id: str | None,
+    status: int,
+    *,
+    duplicate: bool = False,
+    error: dict[str, Any] | None = None,
+) -> BatchItem:
+    return {
+        "index": index, "event_id": event_id, "status": status,
+        "duplicate": duplicate, "error": error,
+    }  # fmt: skip

@@ -10,7 +10,6 @@ from control_tower.models.health import (
     system_status_changes,
 )
 from control_tower.models.pollers import github_deliveries, poller_etags, poller_state
-from control_tower.models.rate_limits import rate_limits
 from control_tower.models.routing import correlations, event_routes
 from control_tower.models.runs import run_notes, run_transitions, runs
 from control_tower.models.scheduler import scheduled_jobs
@@ -27,7 +26,6 @@ __all__ = [
     "metadata",
     "poller_etags",
     "poller_state",
-    "rate_limits",
     "run_notes",
     "run_transitions",
     "runs",

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_tower.observability.metrics import Metrics
@@ -42,13 +42,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                # The caller's rate-limit headers (set by authentication), unless the answer
-                # carries its own (a 429 does).
-                for name, value in (state.get("rate_limit_headers") or {}).items():
-                    if name not in headers:
-                        headers[name] = value
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                # The caller's rate-limit headers (raw pairs, set by authentication), unless
+                # the answer carries its own (a 429 does).
+                if limits := state.get("rate_limit_headers"):
+                    present = {name for name, _ in headers}
+                    headers += [pair for pair in limits if pair[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         try:
