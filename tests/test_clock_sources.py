@@ -10,7 +10,7 @@ from pathlib import Path
 import control_tower
 
 DATABASE_CLOCK = re.compile(
-    r"func\.now\b|func\.current_timestamp|CURRENT_(TIMESTAMP|DATE|TIME)\b|[\"'][^\"'\n]*\bnow\(\)"
+    r"func\.now\b|func\.current_timestamp|CURRENT_(TIMESTAMP|DATE|TIME)\b|[\"'][^\"'\n]*(?<![.\w])now\(\)"
     r"|clock_timestamp|statement_timestamp|transaction_timestamp|LOCALTIMESTAMP"
     r"|datetime\('now'|julianday\('now'|strftime\('%s', *'now'",
     re.IGNORECASE,
@@ -40,3 +40,4 @@ def test_the_pattern_finds_each_way_of_asking_the_database() -> None:
         assert DATABASE_CLOCK.search(sql), sql
     assert not DATABASE_CLOCK.search("now = self.clock.now()")
     assert not DATABASE_CLOCK.search("clock.now() - timedelta(days=1)")
+    assert not DATABASE_CLOCK.search('f"{int(ctx.clock.now().timestamp())}.x"')

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
+from control_tower.api_docs.endpoints import api as docs_api
 from control_tower.background import background_loops
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
@@ -27,9 +28,11 @@ from control_tower.kit.http_errors import install_error_handlers
 from control_tower.kit.loops import BackgroundLoops
 from control_tower.migrate import upgrade
 from control_tower.observability.endpoints import api as ops_api
+from control_tower.observability.input_guard import RefuseNul
 from control_tower.observability.metrics import Metrics
 from control_tower.observability.middleware import RequestContextMiddleware
 from control_tower.observability.otel import NO_TELEMETRY
+from control_tower.observability.security_headers import SecurityHeaders
 from control_tower.openapi import build_openapi
 from control_tower.pollers.tasks import poller_jobs
 from control_tower.routing.endpoints import api as dlq_api
@@ -160,11 +163,16 @@ def create_app(
         description="Health, events, runs and audit for Swan's internal systems.",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
+        docs_url=None,  # served from CT's own assets by docs_api, not from a CDN
+        redoc_url=None,
     )
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(RefuseNul)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: logs them all
     install_error_handlers(app)
     for api in (ingest_api, events_api, ops_api, dlq_api, health_api, github_api, runs_api):
         app.include_router(api)
+    app.include_router(docs_api)
     app.mount("/ui", create_web_app(app))
 
     @app.get("/", include_in_schema=False)

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="How long a process trusts a token lookup; a revocation in another process "
         "takes effect within this time.",
     )
+    ui_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="How long a UI sign-in lasts before the person signs in again; signing "
+        "out, or revoking or expiring the token, ends it sooner.",
+    )
     group_commit_max_events: int = Field(
         default=1000, description="Most events written in one ingest transaction."
     )
@@ -116,6 +122,12 @@ class Settings(BaseSettings):
         default=None,
         description="Secret of the GitHub webhook that posts to /integrations/github "
         "(X-Hub-Signature-256); unset means the endpoint answers 503.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto CT believes (the client's address for rate limits, HTTPS for "
+        "Secure cookies); empty: none, every address is the connection's own.",
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     log_json: bool = Field(default=True, description="JSON logs (true) or console logs (false).")

@@ -34,7 +34,6 @@ PUBLIC = {
     "/readyz",
     "/openapi.json",
     "/docs",
-    "/docs/oauth2-redirect",
     "/redoc",
     "/ui/login",
 }

@@ -219,23 +219,32 @@ def test_reading_events_needs_maintainer(
 
 @pytest.mark.parametrize(
     "params",
-    [
-        {"since": "0001-01-01T00:00:00+01:00"},
-        {"until": "9999-12-31T23:59:59-01:00"},
-        {"type": "backend\x00.fn.error"},
-        {"source": "back\x00end"},
-        {"correlation_id": "run\x001"},
-    ],
-    ids=["since before year 1", "until after 9999", "NUL type", "NUL source", "NUL correlation"],
+    [{"since": "0001-01-01T00:00:00+01:00"}, {"until": "9999-12-31T23:59:59-01:00"}],
+    ids=["since before year 1", "until after 9999"],
 )
-def test_filters_the_store_cannot_take_are_422(
+def test_instants_the_store_cannot_take_are_422(
     client: TestClient, staff: Staff, params: dict[str, str]
 ) -> None:
     response = client.get("/events", params=params, headers=staff.headers(Role.maintainer))
     error = assert_error(response, 422, "validation_failed")
-    assert [d["field"] for d in error["details"]] == list(params)
+    assert [d["field"] for d in error["details"]] == [f"query.{name}" for name in params]
 
 
-def test_an_event_id_with_nul_is_422(client: TestClient, staff: Staff) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "backend\x00.fn.error"},
+        {"source": "back\x00end"},
+        {"correlation_id": "run\x001"},
+    ],
+    ids=["NUL type", "NUL source", "NUL correlation"],
+)
+def test_a_nul_in_a_filter_is_400(client: TestClient, staff: Staff, params: dict[str, str]) -> None:
+    # PostgreSQL cannot compare text holding U+0000: refused for every route in one place.
+    response = client.get("/events", params=params, headers=staff.headers(Role.maintainer))
+    assert_error(response, 400, "unsupported_character")
+
+
+def test_an_event_id_with_nul_is_400(client: TestClient, staff: Staff) -> None:
     response = client.get("/events/evt%00x", headers=staff.headers(Role.maintainer))
-    assert_error(response, 422, "validation_failed")
+    assert_error(response, 400, "unsupported_character")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -11,12 +12,30 @@ from control_tower.kit.clock import FrozenClock
 from control_tower.routing.router import Router
 from tests.helpers import Emit, Producer, Staff
 
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
+
 
 def sign_in(client: TestClient, token: str) -> None:
-    response = client.post("/ui/login", data={"token": token}, follow_redirects=False)
+    """Sign in as a browser does: load the form, send it back with its CSRF token."""
+    form = client.get("/ui/login")
+    response = client.post(
+        "/ui/login",
+        data={"token": token, "csrf": csrf_of(form.text)},
+        headers={"Origin": str(client.base_url)},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/ui/"
-    cookie = response.headers["set-cookie"]
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "Path=/ui;" in c)
+    assert cookie.startswith("ct_session=")
+    assert token not in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
 
@@ -57,9 +76,15 @@ def test_maintainer_sees_events_and_dead_letters(
 
 def test_bad_and_producer_tokens_cannot_sign_in(client: TestClient, producer: Producer) -> None:
     for token in ("ct_not-a-token", producer.token):
-        response = client.post("/ui/login", data={"token": token}, follow_redirects=False)
+        csrf = csrf_of(client.get("/ui/login").text)
+        response = client.post(
+            "/ui/login",
+            data={"token": token, "csrf": csrf},
+            headers=SAME_ORIGIN,
+            follow_redirects=False,
+        )
         assert response.status_code == 200
         assert "Unknown, revoked or producer token" in response.text
-        assert "set-cookie" not in response.headers
+        assert not any(c.startswith("ct_session=") for c in response.headers.get_list("set-cookie"))
     client.cookies.set("ct_session", producer.token)
     assert client.get("/ui/", follow_redirects=False).status_code == 303

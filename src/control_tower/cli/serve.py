@@ -36,5 +36,9 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        # uvicorn believes X-Forwarded-* from 127.0.0.1 by default, which let any local
+        # process (or a proxy's client, through it) choose its own address for rate limits.
+        proxy_headers=bool(s.trusted_proxies),
+        forwarded_allow_ips=s.trusted_proxies or None,
         timeout_graceful_shutdown=10,
     )

@@ -63,13 +63,16 @@ def _money_problems(value: Any, path: str, out: list[dict[str, Any]]) -> None:
     if isinstance(value, dict):
         if "amount_minor" in value:
             amount = value["amount_minor"]
+            field = f"payload.{path}.amount_minor" if path else "payload.amount_minor"
             if not isinstance(amount, int) or isinstance(amount, bool):
                 out.append(
                     {
-                        "field": f"payload.{path}.amount_minor" if path else "payload.amount_minor",
+                        "field": field,
                         "message": "money must be an integer number of minor units, never a float",
                     }
                 )
+            elif not -(2**63) <= amount < 2**63:
+                out.append({"field": field, "message": "amount_minor must fit in 64 bits"})
         elif "currency" in value and isinstance(value.get("amount"), float):
             out.append(
                 {
@@ -107,6 +110,22 @@ def envelopes(items: list[Any]) -> list[EventIn] | None:
         return None
 
 
+def _check_named_system(event: EventIn, catalog: Catalog) -> None:
+    """A producer speaks only for the systems its source belongs to (the catalogue says which):
+    naming another in `payload.system_id` would change that system's health."""
+    named = event.payload.get("system_id")
+    if not isinstance(named, str):
+        return
+    system = catalog.system(named)
+    if system is not None and event.source not in system.sources:
+        raise Forbidden(
+            f"source {event.source!r} may not report for system {named!r} "
+            f"(its sources: {', '.join(system.sources) or 'none'})",
+            code="system_not_allowed",
+            details=[{"field": "payload.system_id", "message": "not a system of this source"}],
+        )
+
+
 def validate_event(
     raw: Any, principal: Principal | None, catalog: Catalog, envelope: EventIn | None = None
 ) -> EventIn:
@@ -131,6 +150,8 @@ def validate_event(
             f"token {principal.name!r} may only send events for source {principal.source!r}",
             code="wrong_source",
         )
+    if principal is not None:
+        _check_named_system(event, catalog)
     etype = catalog.event_type(event.type)
     if etype is None:
         raise Unprocessable(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 from control_tower.db import WRITE_OPTION, write_lock
 from control_tower.ingest.repository import InsertOutcome, insert_events
 from control_tower.kit.errors import StoreUnavailable
+from control_tower.kit.log_throttle import ThrottledLog
 from control_tower.models.events import EventRow
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._conn: Connection | None = None  # used by the writer thread only
+        self._failures = ThrottledLog(__name__)
         self.commits = 0
         # Called on the event loop after each commit (the router wakes up early).
         self.on_commit: list[Callable[[], None]] = []
@@ -99,7 +101,10 @@ class GroupCommitter:
                 self._writer, self._write, rows
             )
         except Exception as exc:
-            log.error("group_commit_failed", events=len(rows), requests=len(batch), exc_info=exc)
+            self._failures.error(
+                "group_commit_failed", type(exc).__name__,
+                events=len(rows), requests=len(batch), exc_info=exc,
+            )  # fmt: skip
             if len(batch) > 1:
                 # One request's rows must not fail the others: commit each request alone.
                 for request in batch:

@@ -28,8 +28,9 @@ def verify_signature(
             code="signature_missing",
         )
     if timestamp is not None:
-        # Digits only: int() would also take " +1_764_150_000 " and non-ASCII digits.
-        if not (timestamp.isascii() and timestamp.isdigit()):
+        # Digits only: int() would also take " +1_764_150_000 " and non-ASCII digits; and a
+        # few of them: a 400-digit number is no time, and overflows the float it is compared as.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise Unauthorized("X-CT-Timestamp must be unix seconds", code="bad_timestamp")
         skew = abs(now.timestamp() - int(timestamp))
         if skew > tolerance_seconds:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
@@ -26,8 +26,17 @@ Identifier = Annotated[
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic would read a number as unix seconds; timestamps here are ISO-8601 text.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO-8601 timestamp with a UTC offset, not a number")
+    return value
+
+
 UtcDatetime = Annotated[
     AwareDatetime,
+    BeforeValidator(_not_a_number),
     Field(ge=_EARLIEST, le=_LATEST, description="ISO-8601 timestamp with a UTC offset."),
 ]
 
@@ -37,5 +46,7 @@ class Money(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Money")
 
-    amount_minor: StrictInt = Field(description="Amount in minor units, e.g. pence.")
+    amount_minor: StrictInt = Field(
+        ge=-(2**63), lt=2**63, description="Amount in minor units, e.g. pence (signed 64-bit)."
+    )
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. GBP.")

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from control_tower.kit.errors import CTError, error_body
+from control_tower.kit.errors import CTError, StoreUnavailable, error_body
+from control_tower.kit.log_throttle import ThrottledLog
+
+# What the store raises when it cannot be reached or gives up a connection: the request may
+# be retried, so it is answered 503, not 500.
+STORE_DOWN: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +53,26 @@ def ct_error_response(exc: CTError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    store_log = ThrottledLog("control_tower.store")
+
     @app.exception_handler(CTError)
     async def _ct_error(_request: Request, exc: CTError) -> JSONResponse:
         return ct_error_response(exc)
+
+    async def _store_down(_request: Request, exc: Exception) -> JSONResponse:
+        store_log.error("store_unavailable", type(exc).__name__, exc_info=exc)
+        return ct_error_response(
+            StoreUnavailable("the store is unavailable; retry shortly", retry_after_seconds=2)
+        )
+
+    for kind in STORE_DOWN:
+        app.add_exception_handler(kind, _store_down)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        # The client went away mid-upload: nothing to answer, and not a fault of CT's. 499 is
+        # what the access line and metrics then show (nginx's "client closed request").
+        return Response(status_code=499)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,7 +100,10 @@ def install_error_handlers(app: FastAPI) -> None:
 def crash_response(exc: Exception) -> JSONResponse:
     """The answer to an exception no handler expected: logged, and a 500 with the usual body."""
     log.error("unhandled_error", error=type(exc).__name__, exc_info=exc)
+    # Starlette re-raises the exception once this answer is sent, and the server then closes
+    # the connection: say so, or a keep-alive client sends its next request into a closed one.
     return JSONResponse(
         error_body("internal_error", "CT failed to handle this request; it was logged"),
         status_code=500,
+        headers={"Connection": "close"},
     )

@@ -13,6 +13,7 @@ from control_tower.models.pollers import github_deliveries, poller_etags, poller
 from control_tower.models.routing import correlations, event_routes
 from control_tower.models.runs import run_notes, run_transitions, runs
 from control_tower.models.scheduler import scheduled_jobs
+from control_tower.models.sessions import ui_sessions
 from control_tower.models.tokens import tokens
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "system_state",
     "system_status_changes",
     "tokens",
+    "ui_sessions",
 ]

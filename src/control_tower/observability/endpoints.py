@@ -29,12 +29,16 @@ async def readyz(ctx: Context) -> JSONResponse:
     try:
         await anyio.to_thread.run_sync(ping, ctx.engine)
     except Exception as exc:
+        # Why, in a line an operator can act on (the driver's message names the host and port
+        # it could not reach; never a password).
+        first_line = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         body = {
             "status": "unavailable",
             "store": ctx.engine.dialect.name,
             "error": type(exc).__name__,
+            "reason": first_line[:300],
         }
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     return JSONResponse({"status": "ready", "store": ctx.engine.dialect.name})
 
 

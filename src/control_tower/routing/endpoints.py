@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from control_tower.auth.dependencies import Context, RequireMaintainer, RequireOperator
 from control_tower.db import unit_of_work
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_tower.kit.query import UtcInstant
 from control_tower.routing import dlq
 
 api = APIRouter(tags=["dlq"])
@@ -19,7 +19,7 @@ api = APIRouter(tags=["dlq"])
 def get_dlq(
     _principal: RequireMaintainer,
     ctx: Context,
-    since: Annotated[datetime | None, Query(description="died at or after")] = None,
+    since: Annotated[UtcInstant | None, Query(description="died at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dlq.DlqPage:

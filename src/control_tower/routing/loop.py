@@ -15,6 +15,7 @@ from datetime import datetime
 import anyio.to_thread
 import structlog
 
+from control_tower.kit.log_throttle import ThrottledLog
 from control_tower.observability.metrics import Metrics
 from control_tower.routing.router import Router, RouteReport
 
@@ -43,6 +44,7 @@ class RouterLoop:
         self.busy_coalesce_seconds = busy_coalesce_seconds
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._failures = ThrottledLog(__name__)
 
     def wake(self) -> None:
         """Called after an ingest commit so new events route without waiting for the idle tick."""
@@ -76,7 +78,7 @@ class RouterLoop:
             try:
                 report = await anyio.to_thread.run_sync(self.step)
             except Exception as exc:
-                log.error("router_step_failed", error=type(exc).__name__, exc_info=exc)
+                self._failures.error("router_step_failed", type(exc).__name__, exc_info=exc)
                 report = RouteReport()
             if report.handled >= self.router.config.batch_size:
                 continue  # a backlog: keep going

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -17,8 +16,8 @@ from control_tower.auth.dependencies import (
     json_request,
 )
 from control_tower.db import unit_of_work
-from control_tower.kit.errors import Unprocessable
 from control_tower.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_tower.kit.query import UtcInstant
 from control_tower.runs import service
 from control_tower.runs.repository import RunFilter
 from control_tower.runs.schemas import (
@@ -120,14 +119,10 @@ def get_runs(
     trigger: Annotated[str | None, Query(max_length=128)] = None,
     status: RunStatus | None = None,
     initiator: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="created_at ≥ since")] = None,
+    since: Annotated[UtcInstant | None, Query(description="created_at ≥ since")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunPage:
-    if since is not None and since.tzinfo is None:
-        raise Unprocessable(
-            "since must carry a UTC offset", details=[{"field": "since", "message": "naive"}]
-        )
     flt = RunFilter(trigger, status.value if status else None, initiator, since)
     with unit_of_work(ctx.engine, write=False) as conn:
         return service.list_runs(conn, flt, limit, cursor)

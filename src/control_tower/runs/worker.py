@@ -27,6 +27,7 @@ from control_tower.catalog import Catalog
 from control_tower.catalog.triggers import Trigger
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import Clock
+from control_tower.kit.log_throttle import ThrottledLog
 from control_tower.runs import repository
 from control_tower.runs.guards import window_open_at
 from control_tower.runs.lifecycle import StaleRun, record_transition
@@ -340,12 +341,15 @@ class RunWorker:
     async def loop(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleep `poll_seconds` whenever nothing is due."""
         log.info("run_worker_started", worker_id=self.worker_id)
+        failures = ThrottledLog(__name__)
         try:
             while not stop.is_set():
                 try:
                     step = await asyncio.to_thread(self.run_once)
                 except Exception:  # a bad run must not stop the worker
-                    log.exception("run_worker_step_failed", worker_id=self.worker_id)
+                    failures.error(
+                        "run_worker_step_failed", "step", worker_id=self.worker_id, exc_info=True
+                    )
                     step = None
                 if step is None:
                     with contextlib.suppress(TimeoutError):

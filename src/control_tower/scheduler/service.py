@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import Clock, ensure_utc
+from control_tower.kit.log_throttle import ThrottledLog
 from control_tower.scheduler import repository
 from control_tower.scheduler.leader import Leadership, leadership_for
 from control_tower.scheduler.registry import Job, JobRegistry, Slot
@@ -72,6 +73,7 @@ class Scheduler:
         self._engine = engine
         self._clock = clock
         self._tick = tick_seconds
+        self._failures = ThrottledLog(__name__)
         self._leadership = leadership or leadership_for(engine)
         self._registry = registry if registry is not None else JobRegistry()
         self._max_catch_up = max_catch_up
@@ -199,8 +201,8 @@ class Scheduler:
             try:
                 await anyio.to_thread.run_sync(self.run_due)
             except Exception as exc:  # the store may be briefly away; try again next tick
-                log.error(
-                    "scheduler_tick_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc
+                self._failures.error(
+                    "scheduler_tick_failed", type(exc).__name__, error=str(exc), exc_info=exc
                 )
 
     async def _stopped_within(self, seconds: float) -> bool:
