@@ -12,6 +12,7 @@ from typing import Any, Literal
 import fastjsonschema
 from pydantic import Field
 
+from control_tower.catalog.delivery import AlertRule, BackupsSpec, Channel, ReportsSpec
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.pollers import Poller
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
@@ -70,6 +71,10 @@ class Catalog(Strict):
     event_types: list[EventType] = Field(default_factory=list)
     pollers: list[Poller] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    alert_rules: list[AlertRule] = Field(default_factory=list)
+    reports: ReportsSpec = Field(default_factory=ReportsSpec)
+    backups: BackupsSpec = Field(default_factory=BackupsSpec)
 
     @cached_property
     def _systems(self) -> dict[str, System]:
