@@ -12,9 +12,12 @@ from typing import Any, Literal
 import fastjsonschema
 from pydantic import Field
 
-from control_tower.catalog.delivery import AlertRule, BackupsSpec, Channel, ReportsSpec
+from control_tower.catalog.alert_rules import AlertRule
+from control_tower.catalog.backups import BackupsSpec
+from control_tower.catalog.channels import Channel
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
 from control_tower.catalog.pollers import Poller
+from control_tower.catalog.reports import ReportsSpec
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
 from control_tower.catalog.types import ObjectSchema, Strict, StrictValidator
 

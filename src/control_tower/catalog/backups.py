@@ -1,0 +1,9 @@
+"""Catalogue section: Where and when backups are written and how long they are kept (backups/ fills it in)."""
+
+from __future__ import annotations
+
+from control_tower.catalog.types import Strict
+
+
+class BackupsSpec(Strict):
+    """Where and when backups are written and how long they are kept (backups/ fills it in)."""
