@@ -21,6 +21,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# The committed OpenAPI document against Spectral's OpenAPI rules (.spectral.yaml).
+.PHONY: lint-openapi
+lint-openapi:
+	scripts/lint-openapi
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

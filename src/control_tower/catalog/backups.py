@@ -1,4 +1,4 @@
-"""Catalogue section: Where and when backups are written and how long they are kept (backups/ fills it in)."""
+"""Catalogue section: where and when backups are written, and how long they are kept."""
 
 from __future__ import annotations
 
