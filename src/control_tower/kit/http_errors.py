@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from control_tower.kit.errors import CTError, StoreUnavailable, error_body
 from control_tower.kit.log_throttle import ThrottledLog
-
-# What the store raises when it cannot be reached or gives up a connection: the request may
-# be retried, so it is answered 503, not 500.
-STORE_DOWN: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    psycopg.OperationalError,
-)
+from control_tower.kit.store_errors import STORE_DOWN
 
 log = structlog.get_logger(__name__)
 

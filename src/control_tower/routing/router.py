@@ -34,6 +34,7 @@ from sqlalchemy import (
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import Clock
+from control_tower.kit.store_errors import STORE_DOWN
 from control_tower.models import event_routes, events
 from control_tower.models.routing import RouteStatus
 from control_tower.routing.handlers import Effect, HandlerRegistry
@@ -169,6 +170,10 @@ class Router:
             self._apply_batch(ids, now, report)
         except _LeaseLost:
             report.lost_lease += len(ids)
+        except STORE_DOWN:
+            # The store, not an event, failed: no attempt is counted (an outage must not send
+            # events to the DLQ); the lease expires and the batch is routed once it is back.
+            raise
         except Exception:
             # One event spoils the batch: apply each alone so only the bad one is retried.
             for event_id in ids:
@@ -176,6 +181,8 @@ class Router:
                     self._apply_batch([event_id], now, report)
                 except _LeaseLost:
                     report.lost_lease += 1
+                except STORE_DOWN:
+                    raise
                 except Exception as exc:
                     self._fail(event_id, now, exc, report)
         return report
