@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-clock-shift lint typecheck docs bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -18,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/ct serve --host 127.0.0.1 --port 8080
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients
+	$(BIN)/ruff format --check src tests bench clients
 
 # The committed OpenAPI document against Spectral's OpenAPI rules (.spectral.yaml).
 .PHONY: lint-openapi
@@ -28,9 +29,15 @@ lint-openapi:
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy clients/python/src --strict
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+.PHONY: browser
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 # The suite again with every process's clock a year ahead, on the eve of both London DST changes.
 test-clock-shift: $(STAMP)
@@ -44,3 +51,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .ct .pytest_cache .mypy_cache .ruff_cache
+
+# A PNG of each dashboard under docs/screenshots/: a real `ct serve` on a fresh SQLite store,
+# `ct demo --days 30` through the signed API, Debian's Chromium driven by Playwright.
+.PHONY: screenshots
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.web.screenshots --out docs/screenshots --days 30

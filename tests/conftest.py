@@ -172,6 +172,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         router_enabled=False,
         scheduler_enabled=False,
         worker_enabled=False,
+        notify_enabled=False,
     )
 
 

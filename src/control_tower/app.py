@@ -6,13 +6,18 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
+from control_tower.alerts.endpoints import api as alerts_api
+from control_tower.alerts.tasks import alert_jobs, alert_rate_handler, alert_status_subscriber
 from control_tower.api_docs.endpoints import api as docs_api
+from control_tower.auth.dependencies import build_identity
 from control_tower.background import background_loops
+from control_tower.backups.tasks import backup_jobs
 from control_tower.catalog import Catalog, load_catalog, load_default_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
@@ -23,10 +28,12 @@ from control_tower.health.hooks import StatusChangeHook
 from control_tower.health.tasks import StatusTracker, health_jobs
 from control_tower.ingest.endpoints import api as ingest_api
 from control_tower.integrations.github.endpoints import api as github_api
+from control_tower.integrations.stripe.endpoints import api as stripe_api
 from control_tower.kit.clock import Clock, SystemClock
 from control_tower.kit.http_errors import install_error_handlers
 from control_tower.kit.loops import BackgroundLoops
 from control_tower.migrate import upgrade
+from control_tower.notify.endpoints import api as notify_api
 from control_tower.observability.endpoints import api as ops_api
 from control_tower.observability.input_guard import RefuseNul
 from control_tower.observability.metrics import Metrics
@@ -35,6 +42,9 @@ from control_tower.observability.otel import NO_TELEMETRY
 from control_tower.observability.security_headers import SecurityHeaders
 from control_tower.openapi import build_openapi
 from control_tower.pollers.tasks import poller_jobs
+from control_tower.reports.endpoints import api as reports_api
+from control_tower.reports.rollups import report_handler
+from control_tower.reports.tasks import report_jobs
 from control_tower.routing.endpoints import api as dlq_api
 from control_tower.routing.handlers import HandlerRegistry
 from control_tower.routing.loop import RouterLoop
@@ -52,10 +62,12 @@ def load_configured_catalog(settings: Settings) -> Catalog:
 
 
 def routing_handlers(status: StatusTracker) -> HandlerRegistry:
-    """What routing does with each event, feature by feature (alert rules come next)."""
+    """What routing does with each event, feature by feature."""
     handlers = HandlerRegistry()
     handlers.add("health", status.handler)
     handlers.add("correlations", correlation_handler)
+    handlers.add("reports", report_handler)
+    handlers.add("alerts", alert_rate_handler)
     return handlers
 
 
@@ -69,7 +81,9 @@ def build_router(
     name: str | None = None,
 ) -> tuple[Router, StatusTracker]:
     """A router with every feature's handlers, and health's tracker of what it touched."""
-    status = StatusTracker(engine, catalog, status_changes or StatusChangeHook())
+    hook = status_changes or StatusChangeHook()
+    hook.subscribe(alert_status_subscriber(catalog))  # system_status rules hear each change
+    status = StatusTracker(engine, catalog, hook)
     router = Router(engine, catalog, clock, config, routing_handlers(status), name=name)
     return router, status
 
@@ -89,11 +103,20 @@ def scheduled_jobs(
     *,
     status_changes: StatusChangeHook | None = None,
     metrics: Metrics | None = None,
+    data_dir: Path | None = None,
+    public_url: str | None = None,
 ) -> JobRegistry:
     """Every feature's periodic jobs, from its tasks.py (`ct serve` runs them, `ct jobs list`
     lists them)."""
     jobs = JobRegistry(poller_jobs(engine, catalog, clock, metrics=metrics))
     for job in health_jobs(engine, catalog, status_changes or StatusChangeHook()):
+        jobs.add(job)
+    for job in alert_jobs(engine, catalog):
+        jobs.add(job)
+    for job in backup_jobs(engine, catalog, clock, data_dir or Settings().data_dir):
+        jobs.add(job)
+    for job in report_jobs(engine, catalog, clock, data_dir=data_dir or Settings().data_dir,
+                           public_url=public_url):  # fmt: skip
         jobs.add(job)
     return jobs
 
@@ -101,8 +124,9 @@ def scheduled_jobs(
 def build_scheduler(ctx: AppContext) -> Scheduler:
     """The leader-only scheduler with every feature's periodic jobs."""
     jobs = scheduled_jobs(
-        ctx.engine, ctx.catalog, ctx.clock, status_changes=ctx.status_changes, metrics=ctx.metrics
-    )
+        ctx.engine, ctx.catalog, ctx.clock, status_changes=ctx.status_changes, metrics=ctx.metrics,
+        data_dir=ctx.settings.data_dir, public_url=ctx.settings.public_url,
+    )  # fmt: skip
     return Scheduler(
         ctx.engine, ctx.clock, registry=jobs, tick_seconds=ctx.settings.scheduler_tick_seconds
     )
@@ -129,6 +153,7 @@ def create_app(
         )
         ctx.metrics = metrics
         app.state.ctx = ctx
+        app.state.identity = build_identity(ctx)  # Firebase and service-account ID tokens
         await ctx.committer.start()
         router_loop = ctx.router_loop = build_router_loop(ctx) if settings.router_enabled else None
         if router_loop is not None:
@@ -172,6 +197,10 @@ def create_app(
     install_error_handlers(app)
     for api in (ingest_api, events_api, ops_api, dlq_api, health_api, github_api, runs_api):
         app.include_router(api)
+    app.include_router(notify_api)
+    app.include_router(alerts_api)
+    app.include_router(reports_api)
+    app.include_router(stripe_api)
     app.include_router(docs_api)
     app.mount("/ui", create_web_app(app))
 

@@ -9,13 +9,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from control_tower.dashboards.spec import load_spec, spec_markdown
 from control_tower.events.schemas import Event, EventIn
 from control_tower.health.schemas import System
 from control_tower.kit.common import Money
+from control_tower.reports.schemas import DailyDigest, WeeklyTrend
 from control_tower.runs.schemas import Run
 
 OPENAPI_PATH = Path("docs/design/openapi/control_tower.yaml")
 SCHEMAS_DIR = Path("docs/control_tower/schemas")
+DASHBOARDS_SPEC_PATH = Path("docs/control_tower/dashboards_spec.md")
 
 
 def openapi_yaml() -> str:
@@ -49,6 +52,8 @@ def json_schemas() -> dict[str, str]:
     out = {"common.json": common}
     for model, name in ((EventIn, "event_in"), (Event, "event"), (Run, "run"), (System, "system")):
         out[f"{name}.json"] = _schema(model, name)
+    for report, name in ((DailyDigest, "daily_digest"), (WeeklyTrend, "weekly_trend")):
+        out[f"{name}.json"] = _schema(report, name)
     return {name: json.dumps(body, indent=2, sort_keys=True) + "\n" for name, body in out.items()}
 
 
@@ -63,4 +68,7 @@ def write_all(root: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
+    spec_doc = root / DASHBOARDS_SPEC_PATH  # the dashboards spec as people read it
+    spec_doc.write_text(spec_markdown(load_spec()))
+    written.append(spec_doc)
     return written

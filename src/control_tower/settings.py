@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="How long a worker's claim on a run outlives the trigger's timeout; after "
         "that another worker may take the run over.",
     )
+    notify_enabled: bool = Field(
+        default=True,
+        description="Run the notification delivery worker inside `ct serve` and `ct worker` "
+        "(when the catalogue declares channels); off, notifications wait in the outbox.",
+    )
     trigger_target_base_url: str | None = Field(
         default=None,
         description="Replaces scheme, host and port of every trigger target URL in the "
@@ -122,6 +127,51 @@ class Settings(BaseSettings):
         default=None,
         description="Secret of the GitHub webhook that posts to /integrations/github "
         "(X-Hub-Signature-256); unset means the endpoint answers 503.",
+    )
+    stripe_webhook_secrets: str = Field(
+        default="",
+        description="Comma-separated signing secrets (whsec_…) of the Stripe endpoint that "
+        "posts to /integrations/stripe; several while Stripe rolls a secret; empty means the "
+        "endpoint answers 503.",
+    )
+    stripe_rate_limit_per_minute: int = Field(
+        default=600,
+        gt=0,
+        description="Requests per minute (and burst) per client address on "
+        "/integrations/stripe, counted before the body is read or the signature checked.",
+    )
+    token_max_age_days: int = Field(
+        default=90,
+        gt=0,
+        description="A token (and its signing secret) older than this turns CT's own system "
+        "amber, naming the token, until it is rotated or revoked.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="CT's external URL (https://ct.example.com): links in reports start with "
+        "it, and Google service-account ID tokens must carry it as their audience. Unset: "
+        "service-account tokens are refused.",
+    )
+    firebase_project_id: str | None = Field(
+        default=None,
+        description="Firebase project whose ID tokens staff may use as bearer tokens and at "
+        "the UI's sign-in. Unset: Firebase ID tokens are refused.",
+    )
+    firebase_role_claim: str = Field(
+        default="ct_role",
+        description="Custom claim of a Firebase ID token that may carry a staff role "
+        "(viewer, operator, maintainer, owner); `ct users grant` takes precedence.",
+    )
+    firebase_certs_url: str = Field(
+        default="https://www.googleapis.com/robot/v1/metadata/x509/"
+        "securetoken@system.gserviceaccount.com",
+        description="Where the Firebase ID tokens' public keys are fetched (x509 map or JWK "
+        "set), cached for the response's Cache-Control max-age.",
+    )
+    google_certs_url: str = Field(
+        default="https://www.googleapis.com/oauth2/v3/certs",
+        description="Where Google's ID-token keys for service accounts are fetched (JWK set "
+        "or x509 map), cached for the response's Cache-Control max-age.",
     )
     trusted_proxies: str = Field(
         default="",

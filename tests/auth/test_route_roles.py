@@ -38,7 +38,7 @@ PUBLIC = {
     "/ui/login",
 }
 # Endpoints that authenticate by other means than a bearer token, each checked below.
-KNOWN_SCHEMES = {"ui-session", "ui-login", "github-signature"}
+KNOWN_SCHEMES = {"ui-session", "ui-login", "github-signature", "stripe-signature"}
 # Staff roles from least to most; each has every right of those before it.
 STAFF_ORDER = [Role.viewer, Role.operator, Role.maintainer, Role.owner]
 ALL_ROLES = [Role.producer, *STAFF_ORDER]
@@ -277,9 +277,11 @@ def watched(walk_app: FastAPI) -> tuple[FastAPI, list[bool]]:
 
 def test_the_body_routes_are_the_ones_expected(walk_app: FastAPI) -> None:
     assert body_routes(walk_app) == [
+        ("POST", "/alerts/{alert_id}/ack"),
         ("POST", "/events"),
         ("POST", "/events/batch"),
         ("POST", "/runs/{run_id}/notes"),
+        ("POST", "/silences"),
         ("POST", "/triggers/{name}"),
     ]
 

@@ -26,7 +26,17 @@ from control_tower.routing.router import Router
 from tests.helpers import Emit
 
 THURSDAY_10 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-HEALTH_TABLES = {"system_rollups", "system_state", "health_evidence"}
+# CT's own system also reads its own small tables (health/objectives.py): the latest backup,
+# token ages and the notification outbox — bounded by the catalogue, never by the events.
+HEALTH_TABLES = {
+    "system_rollups",
+    "system_state",
+    "health_evidence",
+    "backup_runs",
+    "tokens",
+    "notifications",
+    "notification_attempts",
+}
 _TABLE = re.compile(r'\b(?:FROM|JOIN|UPDATE|INTO)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 Statement = tuple[str, Any]

@@ -60,7 +60,7 @@ def test_board_needs_sign_in_and_shows_every_system(
     system = client.get("/ui/systems/backend")
     assert "heartbeat_gap" in system.text
     assert "errors_24h" in system.text
-    assert "Events need the maintainer role" in client.get("/ui/events").text
+    assert "Event stream needs the maintainer role" in client.get("/ui/events").text
 
 
 def test_maintainer_sees_events_and_dead_letters(

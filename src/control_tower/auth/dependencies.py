@@ -5,6 +5,9 @@ A route says who may call it by a parameter: `RequireViewer`, `RequireOperator`,
 every route's dependencies and finds the role there (`required_role` on the dependency).
 Routes that authenticate by something other than a bearer token (the UI's session, GitHub's
 signature) declare that with `authenticates_by`.
+
+A bearer is a CT token, or a Google ID token (Firebase for staff, a service account for a
+producer) when it looks like a JWT; `app.state.identity` verifies those (auth/identity.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,22 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
+from control_tower.auth.identity import (
+    IdentityConfig,
+    IdentityVerifier,
+    ServiceAccountLink,
+    looks_like_jwt,
+)
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role, has_role
 from control_tower.context import AppContext
-from control_tower.kit.errors import Forbidden, RateLimited, Unauthorized, Unprocessable
+from control_tower.kit.errors import (
+    Forbidden,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
 from control_tower.kit.http_body import parse_json, read_bounded_body, require_json
 
 
@@ -49,7 +64,14 @@ async def authenticate(request: Request) -> Principal:
     """The caller's principal, after its rate limit; strangers are limited by address."""
     ctx = context_of(request)
     token = bearer_token(request)
-    principal = await ctx.resolve_token(token) if token else None
+    refusal: Unauthorized | Forbidden | None = None
+    if token and looks_like_jwt(token):
+        try:
+            principal: Principal | None = await id_token_principal(request.app, token)
+        except (Unauthorized, Forbidden) as exc:
+            principal, refusal = None, exc
+    else:
+        principal = await ctx.resolve_token(token) if token else None
     if principal is None:
         decision = await ctx.rate_hit(f"addr:{client_address(request)}", ctx.limit_for(None))
         if not decision.allowed:
@@ -59,7 +81,12 @@ async def authenticate(request: Request) -> Principal:
             if token
             else "missing bearer token (Authorization: Bearer <token>)"
         )
-        raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
+        if isinstance(refusal, Forbidden):  # a valid ID token that gives no access
+            raise refusal
+        if refusal is not None:  # an invalid ID token: say what was wrong with it
+            message = refusal.message
+        code = refusal.code if refusal is not None else None
+        raise Unauthorized(message, code=code, headers={"WWW-Authenticate": "Bearer"})
     decision = await ctx.rate_hit(f"token:{principal.token_id}", ctx.limit_for(principal))
     # Read by RequestContextMiddleware for the answer's headers and the access line.
     request.state.rate_limit_headers = decision.raw_headers()
@@ -69,6 +96,48 @@ async def authenticate(request: Request) -> Principal:
             f"rate limit of token {principal.name!r} exceeded", headers=decision.headers()
         )
     return principal
+
+
+def build_identity(ctx: AppContext) -> IdentityVerifier:
+    """The app's verifier of Google ID tokens, from the settings and the catalogue."""
+    s = ctx.settings
+    config = IdentityConfig(
+        firebase_project_id=s.firebase_project_id,
+        firebase_certs_url=s.firebase_certs_url,
+        google_certs_url=s.google_certs_url,
+        audience=s.public_url,
+        role_claim=s.firebase_role_claim,
+        cache_seconds=s.token_cache_seconds,
+    )
+    links = {
+        account.email: ServiceAccountLink(account.source, account.token)
+        for account in ctx.catalog.identity.service_accounts
+    }
+    return IdentityVerifier(config, ctx.engine, ctx.clock, links)
+
+
+def identity_of(app: Any) -> IdentityVerifier | None:
+    """The verifier `create_app` keeps on the app's state (None when there is none)."""
+    verifier: IdentityVerifier | None = getattr(app.state, "identity", None)
+    return verifier
+
+
+async def id_token_principal(app: Any, token: str) -> Principal:
+    verifier = identity_of(app)
+    if verifier is None:
+        raise Unauthorized("ID tokens are not accepted here")
+    return await verifier.principal_for(token)
+
+
+async def ui_id_token_principal(app: Any, token: str) -> tuple[Principal | None, str]:
+    """The UI sign-in's principal for a Firebase ID token, or None and why it was refused."""
+    verifier = identity_of(app)
+    if verifier is None:
+        return None, "ID tokens are not accepted here"
+    try:
+        return await verifier.ui_principal(token), ""
+    except (Unauthorized, Forbidden, Unavailable) as exc:
+        return None, exc.message
 
 
 def check_role(principal: Principal, role: Role) -> Principal:

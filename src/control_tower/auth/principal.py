@@ -17,3 +17,6 @@ class Principal:
     rate_per_minute: int | None
     burst: int | None
     expires_at: datetime | None = None
+    # Ids of signing secrets a rotation keeps valid for a while, each with its end
+    # (`ct token rotate --overlap`); the current secret is derived from `token_id`.
+    previous_signing: tuple[tuple[str, datetime], ...] = ()

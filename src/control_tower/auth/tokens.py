@@ -1,23 +1,28 @@
-"""Service tokens: create (shown once), list, revoke, rotate, and resolve a bearer token."""
+"""Service tokens: create (shown once), list, revoke, rotate (with an overlap), and resolve a
+bearer token."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from control_tower.audit import chain
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role
 from control_tower.kit.errors import Conflict, NotFound, Unprocessable
 from control_tower.kit.signing import derive_secret
-from control_tower.models import tokens
+from control_tower.models import token_predecessors, tokens
 
 TOKEN_PREFIX = "ct_"
+# Names of the rows that carry a Firebase user's UI sessions (auth/users.py): not tokens
+# anyone holds, so `ct token create` refuses the prefix and listings and age checks skip them.
+SESSION_ROW_PREFIX = "firebase:"
+MAX_OVERLAP = timedelta(days=90)
 
 
 def hash_token(token: str) -> str:
@@ -27,6 +32,14 @@ def hash_token(token: str) -> str:
 def signing_secret(master_key: bytes, token_id: str) -> str:
     """A producer's HMAC key, derived from CT's master key so the store never holds it."""
     return "whsec_" + derive_secret(master_key, f"producer-signing:{token_id}")
+
+
+def signing_secrets(master_key: bytes, principal: Principal, now: datetime) -> list[str]:
+    """The producer's signing secrets valid at `now`: the current one first, then those a
+    rotation's overlap keeps alive."""
+    ids = [principal.token_id]
+    ids += [token_id for token_id, until in principal.previous_signing if until > now]
+    return [signing_secret(master_key, token_id) for token_id in ids]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,10 @@ def _check_shape(role: Role, source: str | None, known_sources: set[str], name: 
     if not name.strip() or len(name) > NAME_MAX:
         raise Unprocessable(
             f"a token name is 1 to {NAME_MAX} characters, not blank", details={"field": "name"}
+        )
+    if name.startswith(SESSION_ROW_PREFIX):
+        raise Unprocessable(
+            f"token names starting {SESSION_ROW_PREFIX!r} are CT's own", details={"field": "name"}
         )
     if role is Role.producer:
         if not source:
@@ -115,12 +132,34 @@ def create_token(
 
 
 def rotate_token(
-    conn: Connection, *, name: str, now: datetime, master_key: bytes, actor: str
+    conn: Connection,
+    *,
+    name: str,
+    now: datetime,
+    master_key: bytes,
+    actor: str,
+    overlap: timedelta = timedelta(0),
 ) -> IssuedToken:
-    """A new token and signing secret for the same name and role; the old ones stop working."""
+    """A new token and signing secret for the same name and role. The old ones stop working
+    now, or, with an `overlap`, when it ends: meanwhile either token and either secret work."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise Unprocessable(
+            f"an overlap is 0 to {MAX_OVERLAP.days} days", details={"field": "overlap"}
+        )
     row = conn.execute(select(tokens).where(tokens.c.name == name)).first()
     if row is None or row.revoked_at is not None:
         raise NotFound(f"no active token named {name!r}")
+    valid_until = now + overlap
+    if overlap:
+        conn.execute(
+            token_predecessors.insert().values(
+                token_hash=row.token_hash,
+                token_id=row.token_id,
+                name=name,
+                rotated_at=now,
+                valid_until=valid_until,
+            )
+        )
     token_id = secrets.token_hex(8)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
@@ -134,7 +173,12 @@ def rotate_token(
         actor=actor,
         action="token.rotated",
         target=f"token:{name}",
-        details={"token_id": token_id},
+        details={
+            "token_id": token_id,
+            "previous_token_id": row.token_id,
+            "overlap_seconds": int(overlap.total_seconds()),
+            "previous_valid_until": valid_until.isoformat(),
+        },
     )
     role = Role(row.role)
     secret = signing_secret(master_key, token_id) if role is Role.producer else None
@@ -152,29 +196,102 @@ def revoke_token(conn: Connection, *, name: str, now: datetime, actor: str) -> N
     chain.append(conn, at=now, actor=actor, action="token.revoked", target=f"token:{name}")
 
 
-def list_tokens(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(
-            tokens.c.name,
-            tokens.c.role,
-            tokens.c.source,
-            tokens.c.created_at,
-            tokens.c.expires_at,
-            tokens.c.revoked_at,
-            tokens.c.rate_per_minute,
-            tokens.c.burst,
-        ).order_by(tokens.c.name)
+def list_tokens(conn: Connection, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every token, never a secret. With `now`: each one's age in days (of its current token
+    and signing secret: `created_at` moves on every rotation) and the end of the overlap in
+    which a rotated predecessor still works, if any."""
+    overlaps = (
+        select(token_predecessors.c.name, func.max(token_predecessors.c.valid_until).label("until"))
+        .where(token_predecessors.c.valid_until > now)
+        .group_by(token_predecessors.c.name)
+        .subquery()
+        if now is not None
+        else None
     )
-    return [dict(r._mapping) for r in rows]
+    columns = [
+        tokens.c.name,
+        tokens.c.role,
+        tokens.c.source,
+        tokens.c.created_at,
+        tokens.c.expires_at,
+        tokens.c.revoked_at,
+        tokens.c.rate_per_minute,
+        tokens.c.burst,
+    ]
+    query = select(*columns).where(~tokens.c.name.startswith(SESSION_ROW_PREFIX, autoescape=True))
+    if overlaps is not None:
+        query = query.add_columns(overlaps.c.until.label("previous_valid_until")).outerjoin(
+            overlaps, overlaps.c.name == tokens.c.name
+        )
+    out = []
+    for row in conn.execute(query.order_by(tokens.c.name)):
+        item = dict(row._mapping)
+        if now is not None:
+            item["age_days"] = (now - row.created_at).days
+        out.append(item)
+    return out
+
+
+def stale_tokens(conn: Connection, now: datetime, max_age: timedelta) -> list[tuple[str, int]]:
+    """(name, age in days) of each live token whose current token and secret are older than
+    `max_age`, oldest first: what should be rotated."""
+    rows = conn.execute(
+        select(tokens.c.name, tokens.c.created_at)
+        .where(
+            tokens.c.revoked_at.is_(None),
+            or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
+            tokens.c.created_at < now - max_age,
+            ~tokens.c.name.startswith(SESSION_ROW_PREFIX, autoescape=True),
+        )
+        .order_by(tokens.c.created_at, tokens.c.name)
+    )
+    return [(row.name, (now - row.created_at).days) for row in rows]
 
 
 def resolve_token(conn: Connection, token: str, now: datetime) -> Principal | None:
-    """The principal for a bearer token, or None when unknown, revoked or expired."""
-    row = conn.execute(select(tokens).where(tokens.c.token_hash == hash_token(token))).first()
+    """The principal for a bearer token, or None when unknown, revoked or expired. A token
+    replaced by a rotation still resolves, to its successor's principal, until its overlap
+    ends."""
+    digest = hash_token(token)
+    row = conn.execute(select(tokens).where(tokens.c.token_hash == digest)).first()
+    until: datetime | None = None
+    if row is None:
+        found = conn.execute(
+            select(tokens, token_predecessors.c.valid_until)
+            .join(token_predecessors, token_predecessors.c.name == tokens.c.name)
+            .where(
+                token_predecessors.c.token_hash == digest, token_predecessors.c.valid_until > now
+            )
+        ).first()
+        if found is None:
+            return None
+        row, until = found, found.valid_until
+    if row.revoked_at is not None:
+        return None
+    return _principal(conn, row, now, until)
+
+
+def principal_for_name(conn: Connection, name: str, now: datetime) -> Principal | None:
+    """The principal of the live token called `name` (a service account acts as it)."""
+    row = conn.execute(select(tokens).where(tokens.c.name == name)).first()
     if row is None or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and row.expires_at <= now:
+    return _principal(conn, row, now, None)
+
+
+def _principal(
+    conn: Connection, row: Any, now: datetime, until: datetime | None
+) -> Principal | None:
+    expires_at = row.expires_at
+    if until is not None and (expires_at is None or until < expires_at):
+        expires_at = until  # an old token: the token cache drops it when its overlap ends
+    if expires_at is not None and expires_at <= now:
         return None
+    previous = conn.execute(
+        select(token_predecessors.c.token_id, token_predecessors.c.valid_until)
+        .where(and_(token_predecessors.c.name == row.name, token_predecessors.c.valid_until > now))
+        .order_by(token_predecessors.c.valid_until.desc())
+    )
     return Principal(
         token_id=row.token_id,
         name=row.name,
@@ -182,5 +299,6 @@ def resolve_token(conn: Connection, token: str, now: datetime) -> Principal | No
         source=row.source,
         rate_per_minute=row.rate_per_minute,
         burst=row.burst,
-        expires_at=row.expires_at,
+        expires_at=expires_at,
+        previous_signing=tuple((r.token_id, r.valid_until) for r in previous),
     )

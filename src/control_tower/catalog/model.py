@@ -12,12 +12,13 @@ from typing import Any, Literal
 import fastjsonschema
 from pydantic import Field
 
-from control_tower.catalog.alert_rules import AlertRule
-from control_tower.catalog.backups import BackupsSpec
+from control_tower.catalog.alert_rules import AlertRule, alert_rule_problems
+from control_tower.catalog.backups import BackupsSpec, backups_reference_problems
 from control_tower.catalog.channels import Channel
 from control_tower.catalog.health import BusinessHoursSpec, HeartbeatSpec, SloSpec
+from control_tower.catalog.identity import IdentitySpec
 from control_tower.catalog.pollers import Poller
-from control_tower.catalog.reports import ReportsSpec
+from control_tower.catalog.reports import ReportsSpec, report_reference_problems
 from control_tower.catalog.triggers import Trigger, trigger_reference_problems
 from control_tower.catalog.types import ObjectSchema, Strict, StrictValidator
 
@@ -78,6 +79,7 @@ class Catalog(Strict):
     alert_rules: list[AlertRule] = Field(default_factory=list)
     reports: ReportsSpec = Field(default_factory=ReportsSpec)
     backups: BackupsSpec = Field(default_factory=BackupsSpec)
+    identity: IdentitySpec = Field(default_factory=IdentitySpec)
 
     @cached_property
     def _systems(self) -> dict[str, System]:
@@ -140,6 +142,12 @@ def reference_problems(data: Any) -> Problems:
         "triggers", [(i, e.get("name")) for i, e in _entries(data, "triggers")], key="name"
     )
     problems += trigger_reference_problems(_entries(data, "triggers"), system_ids)
+    problems += backups_reference_problems(data, system_ids)
+    problems += alert_rule_problems(data)
+    problems += _duplicates(
+        "channels", [(i, e.get("name")) for i, e in _entries(data, "channels")], key="name"
+    )
+    problems += report_reference_problems(data)
     return problems
 
 

@@ -12,6 +12,7 @@ from control_tower.auth import tokens
 from control_tower.auth.roles import Role
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
+from control_tower.kit.durations import parse_duration
 
 app = typer.Typer(help="Create, list, revoke and rotate service tokens.", no_args_is_help=True)
 
@@ -60,15 +61,23 @@ def create(
 
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens (never their secrets), with the age of each one's token and secret."""
+    max_age = settings().token_max_age_days
     with cli_errors(), engine() as eng, unit_of_work(eng, write=False) as conn:
-        rows = tokens.list_tokens(conn)
+        rows = tokens.list_tokens(conn, now())
     if as_json:
         emit_json(rows)
         return
     for row in rows:
         state = "revoked" if row["revoked_at"] else "active"
-        typer.echo(f"{row['name']:<24} {row['role']:<11} {row['source'] or '-':<9} {state}")
+        age = f"{row['age_days']}d"
+        if not row["revoked_at"] and row["age_days"] > max_age:
+            age += f" (over {max_age}d: rotate)"
+        if row["previous_valid_until"] is not None:
+            state += f", old one works until {row['previous_valid_until']:%Y-%m-%d %H:%M} UTC"
+        typer.echo(
+            f"{row['name']:<24} {row['role']:<11} {row['source'] or '-':<9} {age:<8} {state}"
+        )
 
 
 @app.command("revoke")
@@ -80,11 +89,29 @@ def revoke(name: str) -> None:
 
 
 @app.command("rotate")
-def rotate(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Issue a new token (and signing secret) for a name; the old ones stop working."""
+def rotate(
+    name: str,
+    overlap: Annotated[
+        str,
+        typer.Option(
+            "--overlap",
+            help="How long the old token and signing secret keep working (e.g. 7d, 12h); "
+            "default 0: they stop now.",
+        ),
+    ] = "0s",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a new token (and signing secret) for a name; the old ones stop working now, or
+    when the overlap ends."""
     s = settings()
+    try:
+        window = parse_duration(overlap)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--overlap") from exc
     with cli_errors(), engine() as eng, unit_of_work(eng) as conn:
         issued = tokens.rotate_token(
-            conn, name=name, now=now(), master_key=s.master_key(), actor=CLI_ACTOR
+            conn, name=name, now=now(), master_key=s.master_key(), actor=CLI_ACTOR, overlap=window
         )
     _print_issued(issued, as_json)
+    if window and not as_json:
+        typer.echo(f"The old token and signing secret keep working for {overlap}.")

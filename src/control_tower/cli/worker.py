@@ -18,6 +18,7 @@ from control_tower.health.service import rebuild, record_status_changes
 from control_tower.kit.clock import SystemClock
 from control_tower.kit.loops import BackgroundLoops, Loop
 from control_tower.observability.logging import configure_logging
+from control_tower.reports import rollups as reports_rollups
 from control_tower.routing.loop import RouterLoop
 
 
@@ -68,10 +69,10 @@ async def _run_loops(router: RouterLoop, background: list[Loop]) -> None:
 
 
 def rebuild_cmd() -> None:
-    """Recompute health rollups and correlations from the stored events."""
+    """Recompute health rollups, correlations and report counters from the stored events."""
     s = settings()
     catalog = load_configured_catalog(s)
     with engine() as eng, unit_of_work(eng) as conn:
-        count = rebuild(conn, catalog)
+        count = rebuild(conn, catalog, parts=[reports_rollups.REBUILD])
         record_status_changes(conn, catalog, SystemClock().now())
     typer.echo(f"rebuilt health from {count} routed events")

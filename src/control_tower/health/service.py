@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -147,10 +148,21 @@ def record_status_changes(
 REBUILD_BATCH = 5000
 
 
-def rebuild(conn: Connection, catalog: Catalog) -> int:
-    """Recompute rollups, state, evidence and correlations from the routed events."""
+class RebuildPart(Protocol):
+    """Another feature's counters kept from routed events, which `rebuild` recomputes too."""
+
+    def reset(self, conn: Connection) -> None: ...
+
+    def apply(self, conn: Connection, rows: Sequence[Any]) -> None: ...
+
+
+def rebuild(conn: Connection, catalog: Catalog, parts: Sequence[RebuildPart] = ()) -> int:
+    """Recompute rollups, state, evidence and correlations (and `parts`) from the routed
+    events."""
     for table in (system_rollups, health_evidence, correlations):
         conn.execute(delete(table))
+    for part in parts:
+        part.reset(conn)
     conn.execute(
         update(system_state).values(last_heartbeat_at=None, last_heartbeat_event_id=None,
                                     last_event_at=None)
@@ -171,6 +183,8 @@ def rebuild(conn: Connection, catalog: Catalog) -> int:
             break
         rollups.apply_events(conn, catalog, batch)
         apply_correlations(conn, batch)
+        for part in parts:
+            part.apply(conn, batch)
         count += len(batch)
         last_seq = batch[-1]["seq"]
     return count

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from control_tower.catalog.model import System
 from control_tower.health.business_hours import business_seconds_between
+from control_tower.health.objectives import EXTRA_OBJECTIVES
 from control_tower.health.rollups import EVIDENCE_LIMIT, hour_floor
 from control_tower.health.schemas import HealthStatus, Reason
 from control_tower.models import health_evidence, system_rollups, system_state
@@ -184,12 +185,15 @@ def run_success_reason(conn: Connection, system: System, now: datetime) -> Reaso
 
 def evaluate(conn: Connection, system: System, now: datetime) -> Evaluation:
     state = conn.execute(select(system_state).where(system_state.c.system_id == system.id)).first()
+    extra = EXTRA_OBJECTIVES.reasons(conn, system, now)
     if state is None:
         reason = Reason(
             objective="signal", status=HealthStatus.unknown, measured=None, threshold=None,
             window="ever", message="no event, heartbeat or poll has been seen for this system",
         )  # fmt: skip
-        return Evaluation(HealthStatus.unknown, [reason], None, 0)
+        # Without a signal the system stays unknown, unless another objective finds a problem.
+        problems = [r for r in extra if r.status in (HealthStatus.amber, HealthStatus.red)]
+        return Evaluation(worst([r.status for r in problems]), [*problems, reason], None, 0)
     errors, errors_24h = errors_reason(conn, system, now)
     reasons = [
         r
@@ -198,6 +202,7 @@ def evaluate(conn: Connection, system: System, now: datetime) -> Evaluation:
             errors,
             latency_reason(conn, system, now),
             run_success_reason(conn, system, now),
+            *extra,
         )
         if r is not None
     ]

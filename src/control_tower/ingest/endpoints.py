@@ -21,7 +21,8 @@ from control_tower.auth.roles import Role
 from control_tower.context import AppContext
 from control_tower.events.schemas import BatchResult, IngestResult
 from control_tower.ingest import service
-from control_tower.ingest.signature import verify_signature
+from control_tower.ingest.refusals import RefusalLog
+from control_tower.ingest.signature import WebhookHeaders, verify_signature
 from control_tower.kit.http_body import (
     check_declared_size,
     parse_json,
@@ -68,14 +69,17 @@ def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
         check_declared_size(request, limit(ctx.settings))
         principal = check_role(await authenticate(request), Role.producer)
         body = await read_bounded_body(request, limit(ctx.settings))
+        signature = request.headers.get("x-ct-signature")
         verify_signature(
             body=body,
-            signature=request.headers.get("x-ct-signature"),
+            signature=signature,
             timestamp=request.headers.get("x-ct-timestamp"),
             principal=principal,
             master_key=ctx.master_key,
             now=ctx.clock.now(),
             tolerance_seconds=ctx.settings.signature_tolerance_seconds,
+            # Standard Webhooks' headers, read only when CT's own signature is absent.
+            webhook=None if signature else WebhookHeaders.read(request.headers),
         )
         require_json(request)
         return SignedJson(principal, parse_json(body))
@@ -97,8 +101,9 @@ def _json_body(schema: str) -> dict[str, Any]:
 
 def _ingest(ctx: AppContext) -> service.Ingest:
     return service.Ingest(
-        ctx.catalog, ctx.clock, ctx.committer, ctx.metrics, ctx.settings.max_batch_events
-    )
+        ctx.catalog, ctx.clock, ctx.committer, ctx.metrics, ctx.settings.max_batch_events,
+        refusals=RefusalLog(ctx.engine),
+    )  # fmt: skip
 
 
 @api.post(

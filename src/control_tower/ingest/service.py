@@ -15,6 +15,7 @@ from control_tower.events.schemas import IngestResult
 from control_tower.events.validation import envelopes
 from control_tower.ingest.committer import Committer
 from control_tower.ingest.preparation import PreparedEvent, prepare_event
+from control_tower.ingest.refusals import RefusalLog, refusal
 from control_tower.ingest.repository import InsertKind
 from control_tower.kit.clock import Clock
 from control_tower.kit.errors import Conflict, CTError, Unprocessable
@@ -30,6 +31,7 @@ class Ingest:
     committer: Committer
     metrics: Metrics
     max_batch_events: int
+    refusals: RefusalLog | None = None  # counts refused events durably (taxonomy drift)
 
 
 _ITEM_STATUS: dict[InsertKind, int] = {"accepted": 202, "duplicate": 200, "conflict": 409}
@@ -63,8 +65,9 @@ async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestRes
             # Validated as an identifier, so safe to log: the access line then carries it.
             structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         [outcome] = await ctx.committer.submit([prepared.row])
-    except CTError:
+    except CTError as exc:
         ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
+        await _count_refused(ctx, principal, [(raw, exc)])
         raise
     finally:
         ctx.metrics.ingest_latency.labels("single").observe(time.perf_counter() - started)
@@ -109,6 +112,7 @@ async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> 
     results: list[BatchItem | None] = [None] * len(items)
     prepared: list[tuple[int, PreparedEvent]] = []
     counts: Counter[tuple[str, str]] = Counter()  # (type, outcome)
+    refused: list[tuple[Any, CTError]] = []
     checked = envelopes(items)  # every envelope at once, or None when one is invalid
     for index, item in enumerate(items):
         try:
@@ -123,7 +127,9 @@ async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> 
                 error=exc.body()["error"],
             )  # fmt: skip
             counts[_type_label(ctx, item), "rejected"] += 1
+            refused.append((item, exc))
     outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
+    await _count_refused(ctx, principal, refused)
     for (index, prep), outcome in zip(prepared, outcomes, strict=True):
         counts[prep.row["type"], outcome.kind] += 1
         conflict = outcome.kind == "conflict"
@@ -142,6 +148,16 @@ async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> 
         "rejected": sum(1 for r in final if r["status"] >= 400),
         "results": final,
     }
+
+
+async def _count_refused(
+    ctx: Ingest, principal: Principal, refused: list[tuple[Any, CTError]]
+) -> None:
+    if ctx.refusals is None or not refused:
+        return
+    source = principal.source or "unknown"
+    found = (refusal(principal.name, source, raw, exc) for raw, exc in refused)
+    await ctx.refusals.record(Counter(r for r in found if r is not None), ctx.clock.now())
 
 
 class BatchItem(TypedDict):

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control_tower.auth.dependencies import Context, RequireMetricsReader
 from control_tower.context import AppContext
+from control_tower.dashboards.metrics import refresh_gauges
 from control_tower.db import ping, unit_of_work
 from control_tower.routing import dlq
 
@@ -55,6 +56,8 @@ async def metrics(_reader: RequireMetricsReader, ctx: Context) -> Response:
 def _refresh_store_gauges(ctx: AppContext) -> None:
     with unit_of_work(ctx.engine, write=False) as conn:
         counts = dlq.count_routes(conn, "dead", "retrying", "pending")
+        # The dashboards' gauges (what Grafana draws), at most once per their refresh.
+        refresh_gauges(conn, ctx.catalog, ctx.clock.now(), ctx.metrics)
     ctx.metrics.dlq_depth.set(counts["dead"])
     ctx.metrics.retrying.set(counts["retrying"])
     ctx.metrics.pending.set(counts["pending"])

@@ -70,3 +70,62 @@ class Metrics:
             "ct_events_pending", "Acknowledged events not yet routed (the routing backlog).",
             registry=self.registry,
         )  # fmt: skip
+        # What the dashboards draw, for Grafana (dashboards/metrics.py sets them from the
+        # panels' own queries when /metrics is read, at most once per panel refresh).
+        self.system_status = Gauge(
+            "ct_system_status",
+            "Each system's status: 0 green, 1 amber, 2 red, 3 unknown.",
+            ["system"],
+            registry=self.registry,
+        )
+        self.system_last_seen = Gauge(
+            "ct_system_last_seen_timestamp_seconds",
+            "When each system last sent a heartbeat or an event (Unix time).",
+            ["system"],
+            registry=self.registry,
+        )
+        self.runs_window = Gauge(
+            "ct_runs",
+            "Runs created in the window, by trigger and status.",
+            ["trigger", "status", "window"],
+            registry=self.registry,
+        )
+        self.run_success_ratio = Gauge(
+            "ct_run_success_ratio",
+            "Runs that succeeded, of those that succeeded or failed, in the window (0-1).",
+            ["trigger", "window"],
+            registry=self.registry,
+        )
+        self.run_duration = Gauge(
+            "ct_run_duration_seconds",
+            "Run duration from queued to finished, by trigger and quantile, in the window.",
+            ["trigger", "quantile", "window"],
+            registry=self.registry,
+        )
+        self.invoices = Gauge(
+            "ct_invoices",
+            "Invoices generated and paid in the window, by currency.",
+            ["status", "currency", "window"],
+            registry=self.registry,
+        )
+        self.invoice_amount = Gauge(
+            "ct_invoice_amount_minor",
+            "Sum of invoice totals in minor units, generated and paid, in the window.",
+            ["status", "currency", "window"],
+            registry=self.registry,
+        )
+        self.ci_failed_workflows = Gauge(
+            "ct_ci_failed_workflows",
+            "Failed CI workflows in the window, by repository.",
+            ["repo", "window"],
+            registry=self.registry,
+        )
+        self.fn_errors = Gauge(
+            "ct_fn_errors",
+            "backend.fn.error events in the window, by function.",
+            ["fn_name", "window"],
+            registry=self.registry,
+        )
+        # When the dashboards' gauges were last set (monotonic seconds), so a scrape every
+        # few seconds does not run their queries every time.
+        self.dashboards_refreshed_at: float | None = None

@@ -7,17 +7,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from control_tower.dashboards.spec import load_spec
 from control_tower.kit.errors import CTError
 from control_tower.observability.otel import NO_TELEMETRY
 from control_tower.web.deps import HERE, PageForbidden, SignInRequired, render
-from control_tower.web.pages import events, health, login
+from control_tower.web.pages import alerts, events, health, login, runs
+from control_tower.web.pages.dashboards import dashboard_pages
 
 
 def create_web_app(parent: FastAPI) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
     web.state.parent = parent  # whose lifespan holds the context (`ui_context`)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (login, health, events):
+    web.state.features = set()  # alerts, reports: set by each dashboard page from the store
+    web.include_router(dashboard_pages(load_spec()))
+    for module in (login, health, events, runs, alerts):
         web.include_router(module.pages)
 
     @web.exception_handler(SignInRequired)

@@ -173,6 +173,7 @@ def render(
     request: Request, name: str, principal: Principal | None, status_code: int = 200, **data: Any
 ) -> Response:
     data.update(principal=principal, can=can, Role=Role)
+    data.setdefault("features", getattr(request.app.state, "features", set()))
     if "csrf_token" not in data:  # the sign-in page brings its own
         session: UISession | None = getattr(request.state, "ui_session", None)
         data["csrf_token"] = session.csrf_token if session is not None else None
@@ -184,6 +185,17 @@ async def read(ctx: AppContext, fn: Callable[[Connection], T]) -> T:
 
     def run() -> T:
         with unit_of_work(ctx.engine, write=False) as conn:
+            return fn(conn)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+async def write(ctx: AppContext, fn: Callable[[Connection], T]) -> T:
+    """Run a service change in a worker thread, in its own write transaction (committed when
+    `fn` returns, rolled back when it raises)."""
+
+    def run() -> T:
+        with unit_of_work(ctx.engine) as conn:
             return fn(conn)
 
     return await anyio.to_thread.run_sync(run)

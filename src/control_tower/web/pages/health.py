@@ -1,4 +1,4 @@
-"""The status board and one system's page."""
+"""One system's page (the status board is the Executive status dashboard)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ from control_tower.kit.errors import NotFound
 from control_tower.web.deps import SignedIn, UIContext, read, render
 
 pages = APIRouter()
-
-
-@pages.get("/", response_class=HTMLResponse)
-async def board(request: Request, who: SignedIn, ctx: UIContext) -> Response:
-    overview = await read(ctx, lambda c: health_service.overview(c, ctx.catalog, ctx.clock.now()))
-    return render(request, "board.html", who, overview=overview)
 
 
 @pages.get("/systems/{system_id}", response_class=HTMLResponse)

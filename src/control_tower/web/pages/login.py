@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from control_tower.auth.dependencies import authenticates_by, client_address
+from control_tower.auth.dependencies import (
+    authenticates_by,
+    client_address,
+    ui_id_token_principal,
+)
+from control_tower.auth.identity import looks_like_jwt
 from control_tower.auth.roles import Role
 from control_tower.context import AppContext
 from control_tower.web.deps import CsrfChecked, UIContext, read_form, render, same_origin
@@ -61,7 +66,12 @@ async def login(request: Request, ctx: UIContext) -> Response:
     if not login_form_valid(request, ctx, form.get("csrf")):
         return login_page(request, ctx, refused, 403)
     token = form.get("token", "").strip()
-    principal = await ctx.resolve_token(token) if 0 < len(token) <= TOKEN_MAX else None
+    if looks_like_jwt(token):  # a Firebase ID token (docs/auth.md)
+        principal, refusal = await ui_id_token_principal(request.app.state.parent, token)
+        if principal is None:
+            return login_page(request, ctx, f"Firebase sign-in refused: {refusal}")
+    else:
+        principal = await ctx.resolve_token(token) if 0 < len(token) <= TOKEN_MAX else None
     if principal is None or principal.role is Role.producer:
         return login_page(request, ctx, "Unknown, revoked or producer token.")
     response = RedirectResponse("/ui/", status_code=303)

@@ -1,0 +1,5 @@
+import sys
+
+from ct_producer._cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stripe: the payment provider's webhooks, verified and turned into finance events."""
