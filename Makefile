@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy clients/python/src --strict
 
 test: lint typecheck browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 .PHONY: browser
@@ -41,7 +41,7 @@ browser:
 
 # The suite again with every process's clock a year ahead, on the eve of both London DST changes.
 test-clock-shift: $(STAMP)
-	$(BIN)/python -m tests.clock_shift -n 2 --dist loadfile -q
+	$(BIN)/python -m tests.clock_shift -n 4 --dist loadfile -q
 
 docs: $(STAMP)
 	$(BIN)/ct docs

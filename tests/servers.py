@@ -163,9 +163,12 @@ def wait_ready(server: CTServer, timeout: float = READY_TIMEOUT_SECONDS) -> None
 
 
 @contextmanager
-def run_server(env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Iterator[CTServer]:
-    """A CT server process on a free port, ready when the block starts, stopped when it ends."""
-    port = free_port()
+def run_server(
+    env: dict[str, str], log_dir: Path, *, workers: int = 1, port: int | None = None
+) -> Iterator[CTServer]:
+    """A CT server process on `port` (default: a free one), ready when the block starts,
+    stopped when it ends."""
+    port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"ct-server-{port}.log"
     command = [sys.executable, "-m", CLI_MODULE, "serve", "--host", "127.0.0.1"]

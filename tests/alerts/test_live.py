@@ -1,6 +1,6 @@
 """On a real `ct serve`: the fourth high-severity error fires the alert within one router pass of
-being stored — the alert is there the moment the event shows as routed, well under a second
-after it was acknowledged — and the API lists it."""
+being stored — the alert is there the moment the event shows as routed — and the API lists
+it. The delay from the 202 to the listed alert is printed (`pytest -s`), not asserted."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from tests.helpers import Producer, make_event
 from tests.servers import bearer, create_token, producer_from_cli, run_server
 
 HIGH = {"fn_name": "generateInvoice", "severity": "high", "stack_ref": "logs/1"}
-# Routing wakes on every commit (docs/routing.md); one pass takes milliseconds. The bound is
-# loose for a loaded 2-core machine; the strict check is "routed ⇒ fired" below.
-MAX_DELAY_SECONDS = 2.0
+# Polled as fast as it answers: the maintainer's token is not rate-limited here.
+UNLIMITED = ("--rate-per-minute", "100000", "--burst", "100000")
 
 
 def post(api: httpx.Client, producer: Producer) -> str:
@@ -45,7 +44,7 @@ def test_the_fourth_error_fires_within_one_router_pass(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
     producer = producer_from_cli(server_env, "live-backend", "backend")
-    headers = bearer(create_token(server_env, "live-maintainer", "maintainer"))
+    headers = bearer(create_token(server_env, "live-maintainer", "maintainer", *UNLIMITED))
     with run_server(server_env, tmp_path / "logs") as server, server.client() as api:
         for _ in range(3):
             event_id = post(api, producer)
@@ -70,4 +69,5 @@ def test_the_fourth_error_fires_within_one_router_pass(
     [alert] = alerts
     assert alert["rule"] == "backend-fn-errors"
     assert alert["value"] == 4
-    assert delay < MAX_DELAY_SECONDS, f"the alert took {delay:.3f} s"
+    # Measured, not asserted (speed belongs to bench/): the check is "routed ⇒ fired" above.
+    print(f"the fourth error's alert was listed {delay * 1000:.0f} ms after its 202")  # noqa: T201

@@ -27,7 +27,6 @@ from control_tower.migrate import alembic_config, current, upgrade
 from control_tower.models import events, run_notes, runs
 from control_tower.routing.router import Router
 from control_tower.runs.service import add_note
-from tests.conftest import backends
 from tests.backups.conftest import (
     AWKWARD_PAYLOAD,
     EmptyStore,
@@ -35,7 +34,7 @@ from tests.backups.conftest import (
     populate,
     store_rows,
 )
-from tests.conftest import TEST_MASTER_KEY
+from tests.conftest import TEST_MASTER_KEY, backends
 from tests.helpers import Emit, cli_env
 
 

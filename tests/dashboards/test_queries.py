@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from control_tower.auth.roles import Role
 from control_tower.catalog import Catalog
 from control_tower.dashboards import repository
-from control_tower.dashboards.buckets import money, percentile
+from control_tower.dashboards.buckets import floor_day, money, percentile
 from control_tower.dashboards.metrics import refresh_gauges
 from control_tower.dashboards.queries import run_query
 from control_tower.dashboards.schemas import PanelRequest, SeriesData, StatusGridData
@@ -145,8 +145,9 @@ def test_finance_counts_and_sums_minor_units(
             },
             occurred_at=now - timedelta(days=n + 1),
         )
+    # Paid at the start of today's (UTC) bucket: "an hour ago" is yesterday just after midnight.
     emit("finance.payment.webhook", "finance", {"invoice_id": "INV-0", "status_before": "sent",  # type: ignore[operator]
-         "status_after": "paid"}, occurred_at=now - timedelta(hours=1))  # fmt: skip
+         "status_after": "paid"}, occurred_at=floor_day(now))  # fmt: skip
     router.drain()  # type: ignore[attr-defined]
     with unit_of_work(engine, write=False) as conn:
         present = repository.present_tables(conn) if tables == "rollups" else frozenset()
