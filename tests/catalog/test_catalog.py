@@ -183,3 +183,21 @@ def test_ct_catalog_validate_reports_a_missing_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "absent.yaml" in result.output
     assert "1 problem(s)" in result.output
+
+
+def test_identity_sources_must_be_declared(tmp_path: Path) -> None:
+    path = tmp_path / "identity.yaml"
+    identity = (
+        "identity:\n"
+        "  service_accounts:\n"
+        "    - {email: bot@swan.iam.gserviceaccount.com, source: payroll, token: bot}\n"
+        "  stripe: {source: billing}\n"
+    )
+    path.write_text(default_catalog_text() + "\n" + identity)
+    with pytest.raises(CatalogError) as refused:
+        load_catalog(path)
+    message = str(refused.value)
+    assert "identity.service_accounts[0].source" in message
+    assert "unknown source 'payroll'" in message
+    assert "identity.stripe.source" in message
+    assert "unknown source 'billing'" in message

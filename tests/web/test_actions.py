@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_default_catalog
 from control_tower.kit.clock import FrozenClock
 from control_tower.models import audit_log, event_routes, runs
+from control_tower.reports.links import Links
+from control_tower.reports.periods import week_name
+from control_tower.reports.tasks import make_report
 from control_tower.routing.router import Router
+from control_tower.settings import Settings
 from tests.helpers import Emit, Staff
 from tests.web.test_ui import SAME_ORIGIN, csrf_of, sign_in
 
@@ -151,3 +157,21 @@ def test_alerts_and_reports_pages_and_a_silence(
     assert reports.status_code == 200
     assert "the archive is empty" in reports.text
     assert client.get("/ui/reports/daily/2020-01-01").status_code == 404
+
+
+def test_the_weekly_trend_page_draws_its_charts(
+    client: TestClient, staff: Staff, engine: Engine, settings: Settings, clock: FrozenClock
+) -> None:
+    catalog = load_default_catalog()
+    today = clock.now().astimezone(ZoneInfo("Europe/London")).date()
+    week = week_name(today - timedelta(days=today.weekday() + 7))
+    make_report(engine, catalog, "weekly", week, links=Links(), data_dir=settings.data_dir,
+                now=clock.now(), send=False)  # fmt: skip
+    sign_in(client, staff.tokens[Role.viewer].token)
+    page = client.get(f"/ui/reports/weekly/{week}")
+    assert page.status_code == 200, page.text
+    assert page.text.count("<svg") == 2
+    assert "<title>Share of business time by status</title>" in page.text
+    assert "Errors and failed runs, this week and the week before" in page.text
+    assert "Backend (cloud functions)" in page.text  # systems by name, beside the colours
+    assert "<script" not in page.text

@@ -148,7 +148,26 @@ def reference_problems(data: Any) -> Problems:
         "channels", [(i, e.get("name")) for i, e in _entries(data, "channels")], key="name"
     )
     problems += report_reference_problems(data)
+    problems += identity_source_problems(data, known)
     return problems
+
+
+def identity_source_problems(data: Any, known: set[Any]) -> Problems:
+    """The sources named under `identity:` (service accounts, Stripe) must be declared."""
+    identity = data.get("identity") if isinstance(data, dict) else None
+    if not isinstance(identity, dict):
+        return []
+    found: Problems = []
+    for i, account in _entries(identity, "service_accounts"):
+        source = account.get("source")
+        if isinstance(source, str) and source not in known:
+            where = ("identity", "service_accounts", i, "source")
+            found.append((where, f"unknown source {source!r}"))
+    stripe = identity.get("stripe")
+    source = stripe.get("source") if isinstance(stripe, dict) else None
+    if isinstance(source, str) and source not in known:
+        found.append((("identity", "stripe", "source"), f"unknown source {source!r}"))
+    return found
 
 
 def _entries(data: Any, section: str) -> list[tuple[int, dict[str, Any]]]:

@@ -15,6 +15,7 @@ from control_tower.auth.roles import Role
 from control_tower.dashboards import repository as dashboards_repository
 from control_tower.kit.errors import NotFound, Unprocessable
 from control_tower.reports import archive
+from control_tower.reports.schemas import WeeklyTrend
 from control_tower.web.deps import (
     CheckedForm,
     SignedIn,
@@ -24,6 +25,7 @@ from control_tower.web.deps import (
     render,
     write,
 )
+from control_tower.web.report_charts import weekly_charts
 
 pages = APIRouter()
 
@@ -92,5 +94,8 @@ async def report_page(
     held = await read(ctx, lambda c: archive.find(c, kind, period))  # type: ignore[arg-type]
     if held is None:
         raise NotFound(f"no {kind} report {period!r} in the archive")
-    return render(request, "report.html", who, report=held,
+    charts = []
+    if kind == "weekly":
+        charts = weekly_charts(WeeklyTrend.model_validate_json(held.rendered.json))
+    return render(request, "report.html", who, report=held, charts=charts,
                   markdown=held.rendered.markdown.decode("utf-8", "replace"))  # fmt: skip
