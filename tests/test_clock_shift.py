@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.clock_shift.__main__ import dst_changes, targets
+from tests.clock_shift.__main__ import dst_changes, plans, suite_files, targets
 
 SHIFT = float(os.environ.get("SUITE_CLOCK_SHIFT_SECONDS", "0"))
 SLACK = 30.0  # seconds between reading the kernel's time and Python's, on a busy machine
@@ -51,3 +51,23 @@ def test_the_guard_runs_on_the_eve_of_both_london_dst_changes_a_year_ahead() -> 
         datetime(2028, 10, 29, 0, 59, tzinfo=UTC),
     ]
     assert all(t - start > timedelta(days=365) for t in targets(start))
+
+
+def test_make_test_runs_sqlite_today_and_postgresql_a_year_ahead_on_every_file() -> None:
+    start = datetime(2026, 12, 6, 11, 42, tzinfo=UTC)
+    today, spring, autumn = plans(start, ["-q"], with_today=True)
+    assert today == (None, ["-k", "not postgresql", "-q"])
+    assert [spring[0], autumn[0]] == targets(start)
+    for _, args in (spring, autumn):
+        assert args[:3] == ["-k", "not sqlite", "-q"]
+    dealt = spring[1][3:] + autumn[1][3:]
+    assert sorted(dealt) == suite_files()  # each file shifted once
+    assert "tests/e2e/test_end_to_end.py" in dealt
+    assert "tests/clients/test_node_client.py" not in dealt  # Node's clock does not move
+
+
+def test_given_paths_every_run_takes_them_whole() -> None:
+    start = datetime(2026, 12, 6, 11, 42, tzinfo=UTC)
+    runs = plans(start, ["tests/reports", "-q"], with_today=True)
+    assert [args for _, args in runs] == [["tests/reports", "-q"]] * 3
+    assert [t for t, _ in runs] == [None, *targets(start)]

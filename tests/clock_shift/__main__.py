@@ -1,14 +1,18 @@
-"""`python -m tests.clock_shift [PYTEST ARGS]`: the suite at two future instants, a year away.
+"""`python -m tests.clock_shift [--with-today] [PYTEST ARGS]`: the suite at today's date and at
+two future instants, a year away — what `make test` runs.
 
-Each run starts a minute before a Europe/London DST change at least a year from now — the next
-spring-forward and fall-back after that — with every Python process's clock moved there (see
-sitecustomize.py). A test that passes only on some dates fails here. What it cannot move: the
-PostgreSQL server's clock (CT never asks the database for the time; tests/test_clock_sources.py
-keeps it so), file modification times, the monotonic clock, and non-Python processes.
+The shifted runs start a minute before a Europe/London DST change at least a year from now —
+the next spring-forward and fall-back after that — with every Python process's clock moved
+there (see sitecustomize.py). A test that passes only on some dates fails there. What they
+cannot move: the PostgreSQL server's clock (CT never asks the database for the time;
+tests/test_clock_sources.py keeps it so), file modification times, the monotonic clock, and
+non-Python processes.
 
-Without test paths in the arguments, the suite's files are dealt alternately to the two
-instants, so each test runs shifted once (on SQLite: the store's own clock is never read, so
-PostgreSQL adds time, not coverage), and the whole guard costs about half a suite.
+So that the guard costs no second suite, the store-parametrised tests are divided: today's run
+(`--with-today`) takes every SQLite variant and every test that is not parametrised by store;
+the shifted runs take every PostgreSQL variant and again every test not parametrised by store,
+the suite's files dealt alternately to the two instants. Every storage test thus runs on both
+stores, one of them a year ahead. Given test paths, every run takes them whole.
 """
 
 from __future__ import annotations
@@ -61,30 +65,46 @@ def suite_files() -> list[str]:
     return [str(path.relative_to(tests.parent)) for path in files]
 
 
-def plans(now: datetime, pytest_args: list[str]) -> list[tuple[datetime, list[str]]]:
-    """Each instant with the pytest arguments of its run."""
+Plan = tuple[datetime | None, list[str]]
+
+
+def plans(now: datetime, pytest_args: list[str], *, with_today: bool) -> list[Plan]:
+    """Each run: its instant (None: today, unshifted) and its pytest arguments."""
     instants = targets(now)
+    today: list[Plan] = []
     if any(Path(arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-")):
-        return [(instant, pytest_args) for instant in instants]
+        if with_today:
+            today = [(None, pytest_args)]
+        return [*today, *((instant, pytest_args) for instant in instants)]
+    if with_today:
+        today = [(None, ["-k", "not postgresql", *pytest_args])]
     files = suite_files()
-    selected = ["-k", "not postgresql", *pytest_args]
-    return [(t, [*selected, *files[n :: len(instants)]]) for n, t in enumerate(instants)]
+    shifted = ["-k", "not sqlite", *pytest_args]
+    return [*today, *((t, [*shifted, *files[n :: len(instants)]]) for n, t in enumerate(instants))]
 
 
-def run(target: datetime, pytest_args: list[str]) -> int:
-    shift = int((target - datetime.now(UTC)).total_seconds())
+def run(target: datetime | None, pytest_args: list[str]) -> int:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    env["SUITE_CLOCK_SHIFT_SECONDS"] = str(shift)
-    print(f"== the suite with every clock at {target.isoformat()} (shifted {shift} s)", flush=True)  # noqa: T201
+    if target is None:
+        print("== the suite at today's date", flush=True)  # noqa: T201
+    else:
+        shift = int((target - datetime.now(UTC)).total_seconds())
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+        env["SUITE_CLOCK_SHIFT_SECONDS"] = str(shift)
+        banner = f"== the suite with every clock at {target.isoformat()} (shifted {shift} s)"
+        print(banner, flush=True)  # noqa: T201
     command = [sys.executable, "-m", "pytest", "-W", ALREADY_IMPORTED, *pytest_args]
     return subprocess.run(command, env=env, check=False).returncode
 
 
 def main() -> int:
-    failed = [t for t, args in plans(datetime.now(UTC), sys.argv[1:]) if run(t, args) != 0]
+    args = sys.argv[1:]
+    with_today = "--with-today" in args
+    args = [a for a in args if a != "--with-today"]
+    failed = [t for t, a in plans(datetime.now(UTC), args, with_today=with_today) if run(t, a)]
     for target in failed:
-        print(f"!! the suite failed with the clock at {target.isoformat()}", flush=True)  # noqa: T201
+        when = "today" if target is None else f"with the clock at {target.isoformat()}"
+        print(f"!! the suite failed {when}", flush=True)  # noqa: T201
     return 1 if failed else 0
 
 
