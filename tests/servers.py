@@ -185,6 +185,20 @@ def run_server(
         server.stop()
 
 
+def listed_events(url: str, headers: dict[str, str], **query: str) -> list[dict[str, Any]]:
+    """Every stored event matching the query, through `GET /events` (all pages), newest first."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {**query, "limit": 500}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        while True:
+            page = client.get("/events", params=params)
+            assert page.status_code == 200, page.text
+            found.extend(page.json()["items"])
+            if not page.json()["next_cursor"]:
+                return found
+            params["cursor"] = page.json()["next_cursor"]
+
+
 def child_processes(server: CTServer, marker: bytes) -> list[int]:
     """Live processes whose parent is the server and whose command line holds `marker`."""
     found = []

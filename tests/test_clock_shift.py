@@ -56,7 +56,7 @@ def test_the_guard_runs_on_the_eve_of_both_london_dst_changes_a_year_ahead() -> 
 def test_make_test_runs_sqlite_today_and_postgresql_a_year_ahead_on_every_file() -> None:
     start = datetime(2026, 12, 6, 11, 42, tzinfo=UTC)
     today, spring, autumn = plans(start, ["-q"], with_today=True)
-    assert today == (None, ["-k", "not postgresql", "-q"])
+    assert today == (None, ["-k", "sqlite or test_postgres_outage or test_node_client", "-q"])
     assert [spring[0], autumn[0]] == targets(start)
     for _, args in (spring, autumn):
         assert args[:3] == ["-k", "not sqlite", "-q"]
@@ -64,6 +64,7 @@ def test_make_test_runs_sqlite_today_and_postgresql_a_year_ahead_on_every_file()
     assert sorted(dealt) == suite_files()  # each file shifted once
     assert "tests/e2e/test_end_to_end.py" in dealt
     assert "tests/clients/test_node_client.py" not in dealt  # Node's clock does not move
+    assert not [f for f in dealt if f.startswith("tests/faults/")]  # nor a PostgreSQL server's
 
 
 def test_given_paths_every_run_takes_them_whole() -> None:
@@ -71,3 +72,18 @@ def test_given_paths_every_run_takes_them_whole() -> None:
     runs = plans(start, ["tests/reports", "-q"], with_today=True)
     assert [args for _, args in runs] == [["tests/reports", "-q"]] * 3
     assert [t for t, _ in runs] == [None, *targets(start)]
+
+
+def test_the_three_runs_take_every_collected_test_exactly_once() -> None:
+    def collected(*args: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             *args],
+            capture_output=True, text=True, check=True, env=dict(os.environ),
+        ).stdout  # fmt: skip
+        return [line for line in out.splitlines() if "::" in line]
+
+    runs = plans(datetime.now(UTC), [], with_today=True)
+    taken = [test for _, args in runs for test in collected(*args)]
+    assert len(taken) == len(set(taken))
+    assert sorted(taken) == sorted(collected())

@@ -20,7 +20,7 @@ from ct_producer import Backoff, Producer
 
 from tests.clients.proxy import ScriptedProxy
 from tests.conftest import TEST_MASTER_KEY
-from tests.servers import CTServer, create_token, ct_env, free_port, run_server
+from tests.servers import CTServer, create_token, ct_env, free_port, listed_events, run_server
 
 # Short waits, so retry tests take a fraction of a second; the client's defaults are longer.
 FAST = Backoff(initial=0.05, multiplier=2.0, maximum=5.0)
@@ -45,16 +45,7 @@ class LiveCT:
 
     def stored(self, **query: str) -> list[dict[str, Any]]:
         """Every stored event matching the query (GET /events, all pages), newest first."""
-        found: list[dict[str, Any]] = []
-        params: dict[str, str | int] = {**query, "limit": 500}
-        with httpx.Client(base_url=self.url, headers=self.reader, timeout=30) as client:
-            while True:
-                page = client.get("/events", params=params)
-                assert page.status_code == 200, page.text
-                found.extend(page.json()["items"])
-                if not page.json()["next_cursor"]:
-                    return found
-                params["cursor"] = page.json()["next_cursor"]
+        return listed_events(self.url, self.reader, **query)
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         answer = httpx.get(f"{self.url}/events/{event_id}", headers=self.reader, timeout=30)

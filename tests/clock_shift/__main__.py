@@ -8,9 +8,9 @@ cannot move: the PostgreSQL server's clock (CT never asks the database for the t
 tests/test_clock_sources.py keeps it so), file modification times, the monotonic clock, and
 non-Python processes.
 
-So that the guard costs no second suite, the store-parametrised tests are divided: today's run
-(`--with-today`) takes every SQLite variant and every test that is not parametrised by store;
-the shifted runs take every PostgreSQL variant and again every test not parametrised by store,
+So that the guard costs no second suite, each test runs once: today's run (`--with-today`)
+takes every SQLite variant and the tests whose clock cannot be moved (UNMOVABLE); the shifted
+runs take every other test — each PostgreSQL variant and each test not parametrised by store —,
 the suite's files dealt alternately to the two instants. Every storage test thus runs on both
 stores, one of them a year ahead. Given test paths, every run takes them whole.
 """
@@ -51,17 +51,17 @@ def targets(now: datetime) -> list[datetime]:
     return [change - timedelta(minutes=1) for change in dst_changes(now + timedelta(days=365), 2)]
 
 
+# Test modules whose clock this guard cannot move (their names are also pytest -k words): Node's
+# own suite (a non-Python process signs with the real clock) and the fault tests (a PostgreSQL
+# server of their own).
+UNMOVABLE = ("test_postgres_outage", "test_node_client")
+TODAY = " or ".join(("sqlite", *UNMOVABLE))
+
+
 def suite_files() -> list[str]:
-    """The suite's test files, except those whose clock this guard cannot move: Node's own
-    suite (a non-Python process signs with the real clock) and the fault tests, which need a
-    PostgreSQL server of their own."""
+    """The suite's test files but the unmovable ones."""
     tests = HERE.parent
-    unmovable = {tests / "clients" / "test_node_client.py"}
-    files = sorted(
-        path
-        for path in tests.rglob("test_*.py")
-        if path not in unmovable and "faults" not in path.relative_to(tests).parts
-    )
+    files = sorted(path for path in tests.rglob("test_*.py") if path.stem not in UNMOVABLE)
     return [str(path.relative_to(tests.parent)) for path in files]
 
 
@@ -77,7 +77,7 @@ def plans(now: datetime, pytest_args: list[str], *, with_today: bool) -> list[Pl
             today = [(None, pytest_args)]
         return [*today, *((instant, pytest_args) for instant in instants)]
     if with_today:
-        today = [(None, ["-k", "not postgresql", *pytest_args])]
+        today = [(None, ["-k", TODAY, *pytest_args])]
     files = suite_files()
     shifted = ["-k", "not sqlite", *pytest_args]
     return [*today, *((t, [*shifted, *files[n :: len(instants)]]) for n, t in enumerate(instants))]

@@ -28,7 +28,7 @@ from ct_producer import Backoff, Producer, report_errors
 
 from tests.integrations.test_stripe_webhook import INVOICE, envelope, stripe_signature
 from tests.pollers.fakes import make_run
-from tests.servers import CTServer, create_token, free_port, run_server
+from tests.servers import CTServer, create_token, free_port, listed_events, run_server
 
 HERE = Path(__file__).resolve().parent
 CLOCK_SHIFT = HERE.parent / "clock_shift"
@@ -47,16 +47,7 @@ class Store:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def events(self, **query: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        params: dict[str, str | int] = {**query, "limit": 500}
-        with httpx.Client(base_url=self.url, headers=self.headers, timeout=30) as client:
-            while True:
-                page = client.get("/events", params=params)
-                assert page.status_code == 200, page.text
-                found.extend(page.json()["items"])
-                if not page.json()["next_cursor"]:
-                    return found
-                params["cursor"] = page.json()["next_cursor"]
+        return listed_events(self.url, self.headers, **query)
 
     def system(self, system_id: str) -> dict[str, Any]:
         answer = httpx.get(f"{self.url}/systems/{system_id}", headers=self.headers, timeout=30)
