@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.clock_shift.__main__ import dst_changes, plans, suite_files, targets
+from tests.clock_shift.__main__ import ALREADY_IMPORTED, dst_changes, plans, suite_files, targets
 
 SHIFT = float(os.environ.get("SUITE_CLOCK_SHIFT_SECONDS", "0"))
 SLACK = 30.0  # seconds between reading the kernel's time and Python's, on a busy machine
@@ -78,7 +78,7 @@ def test_the_three_runs_take_every_collected_test_exactly_once() -> None:
     def collected(*args: str) -> list[str]:
         out = subprocess.run(
             [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-             *args],
+             "-W", ALREADY_IMPORTED, *args],
             capture_output=True, text=True, check=True, env=dict(os.environ),
         ).stdout  # fmt: skip
         return [line for line in out.splitlines() if "::" in line]
