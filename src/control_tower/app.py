@@ -101,9 +101,9 @@ def scheduled_jobs(
     catalog: Catalog,
     clock: Clock,
     *,
+    data_dir: Path,
     status_changes: StatusChangeHook | None = None,
     metrics: Metrics | None = None,
-    data_dir: Path | None = None,
     public_url: str | None = None,
 ) -> JobRegistry:
     """Every feature's periodic jobs, from its tasks.py (`ct serve` runs them, `ct jobs list`
@@ -113,10 +113,9 @@ def scheduled_jobs(
         jobs.add(job)
     for job in alert_jobs(engine, catalog):
         jobs.add(job)
-    for job in backup_jobs(engine, catalog, clock, data_dir or Settings().data_dir):
+    for job in backup_jobs(engine, catalog, clock, data_dir):
         jobs.add(job)
-    for job in report_jobs(engine, catalog, clock, data_dir=data_dir or Settings().data_dir,
-                           public_url=public_url):  # fmt: skip
+    for job in report_jobs(engine, catalog, clock, data_dir=data_dir, public_url=public_url):
         jobs.add(job)
     return jobs
 

@@ -22,10 +22,13 @@ def list_command(as_json: JsonOption = False) -> None:
     """List the jobs `ct serve` schedules, with their last and next slots (local and UTC)."""
     clock = SystemClock()
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        configured = settings()
+        catalog = load_configured_catalog(configured)
         with engine() as eng:
             # The jobs `ct serve` schedules; nothing is started or run.
-            registry = scheduled_jobs(eng, catalog, clock)
+            registry = scheduled_jobs(
+                eng, catalog, clock, data_dir=configured.data_dir, public_url=configured.public_url
+            )
             statuses = list_jobs(eng, registry, clock.now())
     if as_json:
         emit_json([status.as_dict() for status in statuses])
