@@ -18,7 +18,7 @@ from control_tower.api_docs.endpoints import api as docs_api
 from control_tower.auth.dependencies import build_identity
 from control_tower.background import background_loops
 from control_tower.backups.tasks import backup_jobs
-from control_tower.catalog import Catalog, load_catalog, load_default_catalog
+from control_tower.catalog import Catalog, load_configured_catalog
 from control_tower.context import AppContext
 from control_tower.db import build_engine
 from control_tower.events.correlations import correlation_handler
@@ -55,10 +55,6 @@ from control_tower.settings import Settings
 from control_tower.web.app import create_web_app
 
 API_VERSION = "0.1.0"
-
-
-def load_configured_catalog(settings: Settings) -> Catalog:
-    return load_catalog(settings.catalog) if settings.catalog else load_default_catalog()
 
 
 def routing_handlers(status: StatusTracker) -> HandlerRegistry:
@@ -148,7 +144,7 @@ def create_app(
         if migrate:
             upgrade(engine)
         ctx = AppContext.build(
-            settings, engine, load_configured_catalog(settings), clock or SystemClock()
+            settings, engine, load_configured_catalog(settings.catalog), clock or SystemClock()
         )
         ctx.metrics = metrics
         app.state.ctx = ctx

@@ -6,8 +6,8 @@ import asyncio
 
 from sqlalchemy import Engine
 
-from control_tower.app import load_configured_catalog
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_configured_catalog
 from control_tower.context import AppContext
 from control_tower.kit.clock import FrozenClock
 from control_tower.settings import Settings
@@ -18,7 +18,7 @@ def test_concurrent_misses_share_one_store_lookup(
     engine: Engine, settings: Settings, clock: FrozenClock
 ) -> None:
     issued = issue_token(engine, "burst-producer", Role.producer, "backend", now=clock.now())
-    ctx = AppContext.build(settings, engine, load_configured_catalog(settings), clock)
+    ctx = AppContext.build(settings, engine, load_configured_catalog(settings.catalog), clock)
 
     async def burst(token: str, n: int) -> list[object]:
         return list(await asyncio.gather(*(ctx.resolve_token(token) for _ in range(n))))

@@ -132,3 +132,8 @@ def default_catalog_text() -> str:
 
 def load_default_catalog() -> Catalog:
     return parse_catalog(default_catalog_text(), f"(built-in) {DEFAULT_CATALOG}")
+
+
+def load_configured_catalog(path: Path | None) -> Catalog:
+    """The catalogue at `path` (`CT_CATALOG`), or the default one."""
+    return load_catalog(path) if path else load_default_catalog()

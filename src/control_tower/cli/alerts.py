@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from control_tower.alerts import service
 from control_tower.alerts.schemas import AlertStateName, SilenceIn
-from control_tower.app import load_configured_catalog
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.errors import Unprocessable
@@ -31,7 +31,7 @@ def list_(
 ) -> None:
     """List alerts, newest first."""
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         with engine() as eng, unit_of_work(eng, write=False) as conn:
             page = service.list_alerts(
                 conn, catalog, state=state, rule=None, limit=limit, cursor=None, now=now()
@@ -54,7 +54,7 @@ def ack(
 ) -> None:
     """Acknowledge a firing alert: no more reminders (audited, actor "cli")."""
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         with engine() as eng, unit_of_work(eng) as conn:
             alert = service.acknowledge(
                 conn, catalog, alert_id, actor=CLI_ACTOR, comment=comment, now=now()
@@ -78,7 +78,7 @@ def silence(
         except ValidationError as exc:
             problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
             raise Unprocessable(f"invalid silence: {problems}") from exc
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         with engine() as eng, unit_of_work(eng) as conn:
             created = service.create_silence(conn, catalog, request, actor=CLI_ACTOR, now=now())
     typer.echo(f"silence {created.id} until {created.ends_at.isoformat()}")

@@ -13,11 +13,11 @@ from alembic.util import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from control_tower.app import load_configured_catalog
 from control_tower.audit import chain
 from control_tower.backups import repository, service, tiers
 from control_tower.backups.destination import Location, backup_location, list_backups
 from control_tower.backups.verify import verify_backup
+from control_tower.catalog import load_configured_catalog
 from control_tower.catalog.backups import BackupsSpec
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, settings
 from control_tower.db import unit_of_work
@@ -48,7 +48,7 @@ def _destination_errors() -> Iterator[None]:
 
 def _destination(override: str | None) -> tuple[Location, BackupsSpec]:
     s = settings()
-    spec = load_configured_catalog(s).backups
+    spec = load_configured_catalog(s.catalog).backups
     return service.destination_for(spec, s.data_dir, override), spec
 
 
@@ -80,7 +80,7 @@ def backup(
         return
     with _destination_errors():
         s = settings()
-        where = service.destination_url(load_configured_catalog(s).backups, s.data_dir, to)
+        where = service.destination_url(load_configured_catalog(s.catalog).backups, s.data_dir, to)
         with engine() as eng:
             outcome = service.take_backup(eng, where, SystemClock(), initiator=CLI_ACTOR)
     manifest = outcome.manifest

@@ -14,9 +14,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from sqlalchemy import select
 
-from control_tower.app import load_configured_catalog
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import CLI_ACTOR, engine, now, settings
 from control_tower.cli.demo_events import seed_demo_events
 from control_tower.cli.demo_story import Story, send, start_runs
@@ -57,7 +57,7 @@ def demo(
     key = s.master_key()
     issued: dict[str, tokens.IssuedToken] = {}
     with engine() as eng, unit_of_work(eng) as conn:
-        catalog = load_configured_catalog(s)
+        catalog = load_configured_catalog(s.catalog)
         known = catalog.source_ids()
         existing = {
             r.name

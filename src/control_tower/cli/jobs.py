@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from control_tower.app import load_configured_catalog, scheduled_jobs
+from control_tower.app import scheduled_jobs
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import cli_errors, emit_json, engine, settings
 from control_tower.kit.clock import SystemClock
 from control_tower.scheduler import JobStatus, list_jobs
@@ -23,7 +24,7 @@ def list_command(as_json: JsonOption = False) -> None:
     clock = SystemClock()
     with cli_errors():
         configured = settings()
-        catalog = load_configured_catalog(configured)
+        catalog = load_configured_catalog(configured.catalog)
         with engine() as eng:
             # The jobs `ct serve` schedules; nothing is started or run.
             registry = scheduled_jobs(

@@ -7,7 +7,7 @@ from typing import Annotated, get_args
 
 import typer
 
-from control_tower.app import load_configured_catalog
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.errors import BadRequest
@@ -58,7 +58,7 @@ def test(
     """Queue a test message on a channel; the delivery worker sends it."""
     s = settings()
     with cli_errors():
-        catalog = load_configured_catalog(s)
+        catalog = load_configured_catalog(s.catalog)
         at = now()
         key = f"test:{at.isoformat()}:{uuid.uuid4().hex[:8]}"
         message = service.Message(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from control_tower.app import load_configured_catalog
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import cli_errors, emit_json, engine, settings
 from control_tower.kit.clock import SystemClock
 from control_tower.pollers.service import find_poller, list_pollers, run_poller
@@ -20,7 +20,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def list_command(as_json: JsonOption = False) -> None:
     """List the catalogue's pollers with their last state."""
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         with engine() as eng:
             rows = list_pollers(eng, catalog)
     if as_json:
@@ -46,7 +46,7 @@ def run_command(name: str) -> None:
     """
     clock = SystemClock()
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         poller = find_poller(catalog, name)
         with engine() as eng:
             # A manual run is its own slot: the current second.

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from control_tower.app import load_configured_catalog
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import cli_errors, engine, now, settings
 from control_tower.reports.archive import folder
 from control_tower.reports.links import Links
@@ -37,7 +37,7 @@ def digest(
 ) -> None:
     """Make the daily digest of a day in the catalogue's zone, archive it and print it."""
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         day = parse_day(date) if date else last_complete_day(now(), catalog.reports.tz)
         _make("daily", day.isoformat(), send=send, as_json=as_json)
 
@@ -52,14 +52,14 @@ def weekly(
 ) -> None:
     """Make the weekly trend of an ISO week, archive it and print it."""
     with cli_errors():
-        catalog = load_configured_catalog(settings())
+        catalog = load_configured_catalog(settings().catalog)
         monday = week_monday(week) if week else last_complete_week(now(), catalog.reports.tz)
         _make("weekly", week_name(monday), send=send, as_json=as_json)
 
 
 def _make(kind: ReportKind, period: str, *, send: bool, as_json: bool) -> None:
     s = settings()
-    catalog = load_configured_catalog(s)
+    catalog = load_configured_catalog(s.catalog)
     # Stdout carries the report alone: what is logged meanwhile goes to stderr.
     with redirect_stdout(sys.stderr), engine() as eng:
         made, queued = make_report(eng, catalog, kind, period, links=Links(s.public_url),

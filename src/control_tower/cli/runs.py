@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from control_tower.app import load_configured_catalog
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import SystemClock
@@ -57,7 +57,7 @@ def trigger(
     s = settings()
     with cli_errors():
         values = _parse_inputs(inputs or [])
-        catalog = load_configured_catalog(s)
+        catalog = load_configured_catalog(s.catalog)
         with engine() as eng:
             if dry_run:
                 with unit_of_work(eng, write=False) as conn:
@@ -141,7 +141,7 @@ def cancel(run_id: str) -> None:
     s = settings()
     with cli_errors(), engine() as eng, unit_of_work(eng) as conn:
         result = service.cancel_run(
-            conn, load_configured_catalog(s), run_id, actor=CLI_ACTOR, now=now()
+            conn, load_configured_catalog(s.catalog), run_id, actor=CLI_ACTOR, now=now()
         )
     emit_json(result.model_dump(mode="json"))
 
@@ -167,7 +167,7 @@ def drain() -> None:
     s = settings()
     with engine() as eng:
         run_worker = build_run_worker(
-            s, eng, load_configured_catalog(s), SystemClock(), s.master_key()
+            s, eng, load_configured_catalog(s.catalog), SystemClock(), s.master_key()
         )
         try:
             steps = run_worker.run_until_idle()

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from control_tower.app import load_configured_catalog
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import CLI_ACTOR, cli_errors, emit_json, engine, now, settings
 from control_tower.db import unit_of_work
 from control_tower.kit.durations import parse_duration
@@ -50,7 +50,7 @@ def create(
             source=source,
             now=now(),
             master_key=s.master_key(),
-            known_sources=load_configured_catalog(s).source_ids(),
+            known_sources=load_configured_catalog(s.catalog).source_ids(),
             actor=CLI_ACTOR,
             expires_at=expires_at,
             rate_per_minute=rate_per_minute,

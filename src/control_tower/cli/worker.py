@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from prometheus_client import start_http_server
 
-from control_tower.app import build_router_loop, load_configured_catalog
+from control_tower.app import build_router_loop
 from control_tower.background import background_loops
+from control_tower.catalog import load_configured_catalog
 from control_tower.cli.common import engine, settings
 from control_tower.context import AppContext
 from control_tower.db import unit_of_work
@@ -36,7 +37,7 @@ def worker(
     s = settings()
     configure_logging(s.log_level, s.log_json)
     with engine() as eng:
-        ctx = AppContext.build(s, eng, load_configured_catalog(s), SystemClock())
+        ctx = AppContext.build(s, eng, load_configured_catalog(s.catalog), SystemClock())
         # CT_WORKER_ENABLED only keeps the run worker out of `ct serve`; here the flag decides.
         background = (
             background_loops(
@@ -71,7 +72,7 @@ async def _run_loops(router: RouterLoop, background: list[Loop]) -> None:
 def rebuild_cmd() -> None:
     """Recompute health rollups, correlations and report counters from the stored events."""
     s = settings()
-    catalog = load_configured_catalog(s)
+    catalog = load_configured_catalog(s.catalog)
     with engine() as eng, unit_of_work(eng) as conn:
         count = rebuild(conn, catalog, parts=[reports_rollups.REBUILD])
         record_status_changes(conn, catalog, SystemClock().now())
