@@ -65,6 +65,10 @@ def test_list_jobs_shows_slots_in_the_schedules_zone_and_in_utc(
         "last_slot": {"utc": "2026-07-01T07:00:00+00:00", "local": "2026-07-01T08:00:00+01:00"},
         "next_slot": {"utc": "2026-07-02T07:00:00+00:00", "local": "2026-07-02T08:00:00+01:00"},
         "due": False,
+        "current_slot": {
+            "utc": "2026-07-01T07:00:00+00:00",
+            "local": "2026-07-01T08:00:00+01:00",
+        },
         "last_late": False,
         "last_status": "failed",
         "last_error": "RuntimeError: SMTP refused",
@@ -81,7 +85,8 @@ def test_list_jobs_shows_slots_in_the_schedules_zone_and_in_utc(
     assert (shown_standup.due, shown_standup.runs) == (True, 0)
     assert format_job(shown_standup).splitlines()[1:] == [
         "  last slot  never run",
-        "  next slot  2026-07-02 09:00:00 BST (2026-07-02 08:00:00 UTC)  (due now)",
+        "  due now    2026-07-01 09:00:00 BST (2026-07-01 08:00:00 UTC)",
+        "  next slot  2026-07-02 09:00:00 BST (2026-07-02 08:00:00 UTC)",
     ]
 
 

@@ -53,8 +53,10 @@ def format_job(status: JobStatus) -> str:
         late = ", late" if status.last_late else ""
         runs = f"{status.runs} run" + ("" if status.runs == 1 else "s")
         last = f"{_when(status, status.last_slot_at)}  {outcome}{late}, {runs}"
-    next_slot = _when(status, status.next_slot_at) + ("  (due now)" if status.due else "")
-    lines = [title, f"  last slot  {last}", f"  next slot  {next_slot}"]
+    lines = [title, f"  last slot  {last}"]
+    if status.due:  # the slot that has not run yet, which the leader runs at its next tick
+        lines.append(f"  due now    {_when(status, status.current_slot_at)}")
+    lines.append(f"  next slot  {_when(status, status.next_slot_at)}")
     if status.last_error:
         lines.append(f"  last error {status.last_error}")
     return "\n".join(lines)

@@ -228,6 +228,7 @@ class JobStatus:
     last_slot_at: datetime | None
     next_slot_at: datetime
     due: bool  # its current slot has not been claimed: it runs at the leader's next tick
+    current_slot_at: datetime  # the latest slot at or before now: the one `due` speaks of
     last_late: bool | None
     last_status: RunState | None
     last_error: str | None
@@ -250,6 +251,7 @@ class JobStatus:
             "last_slot": both(self.last_slot_at),
             "next_slot": both(self.next_slot_at),
             "due": self.due,
+            "current_slot": both(self.current_slot_at),
             "last_late": self.last_late,
             "last_status": self.last_status,
             "last_error": self.last_error,
@@ -265,6 +267,7 @@ def list_jobs(engine: Engine, jobs: Iterable[Job], now: datetime) -> list[JobSta
     for job in jobs:
         row = rows.get(job.name)
         last = row.last_slot_at if row else None
+        current = job.schedule.slot_at_or_before(now)
         statuses.append(
             JobStatus(
                 name=job.name,
@@ -272,7 +275,8 @@ def list_jobs(engine: Engine, jobs: Iterable[Job], now: datetime) -> list[JobSta
                 catch_up=job.catch_up,
                 last_slot_at=last,
                 next_slot_at=job.schedule.next_after(now),
-                due=last is None or last < job.schedule.slot_at_or_before(now),
+                due=last is None or last < current,
+                current_slot_at=current,
                 last_late=row.last_late if row else None,
                 last_status=row.last_status if row else None,
                 last_error=row.last_error if row else None,
