@@ -1,53 +1,82 @@
-"""`ct`: one command per operator task. `ct --help` lists them."""
+"""`ct`: one command per operator task. `ct --help` lists them.
+
+Each command's module is imported only when that command runs (or `--help` lists it): the
+features behind them (the app, alerts, backups, reports…) take over a second to import, which
+`ct token create` or `ct audit verify` should not pay for.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import typer
 
-from control_tower.cli import (
-    alerts,
-    audit,
-    backup,
-    catalog,
-    db,
-    dlq,
-    jobs,
-    notifications,
-    poll,
-    reports,
-    runs,
-    token,
-)
-from control_tower.cli import dashboards as dashboards_cli
-from control_tower.cli.demo import demo
-from control_tower.cli.docs import export_docs
-from control_tower.cli.serve import serve
-from control_tower.cli.users import app as users_app
-from control_tower.cli.worker import rebuild_cmd, worker
+# Typer 0.29 carries its own copy of click; its group's methods are typed with that copy.
+from typer._click import Command, Context
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Control Tower: health, events, runs and audit.", no_args_is_help=True)
-app.command("serve")(serve)
-app.command("demo")(demo)
-app.command("docs")(export_docs)
-app.command("worker")(worker)
-app.command("rebuild")(rebuild_cmd)
-app.add_typer(token.app, name="token")
-app.add_typer(users_app, name="users")
-app.add_typer(db.app, name="db")
-app.add_typer(catalog.app, name="catalog")
-app.add_typer(audit.app, name="audit")
-app.add_typer(dlq.app, name="dlq")
-app.add_typer(poll.app, name="poll")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(backup.app, name="backup")
-app.command("restore")(backup.restore)
-app.command("digest")(reports.digest)
-app.command("weekly")(reports.weekly)
-app.command("trigger")(runs.trigger)
-app.add_typer(runs.app, name="runs")
-app.add_typer(dashboards_cli.app, name="dashboards")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(notifications.app, name="notifications")
+# name → (module, attribute, is a group of subcommands)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "serve": ("control_tower.cli.serve", "serve", False),
+    "demo": ("control_tower.cli.demo", "demo", False),
+    "docs": ("control_tower.cli.docs", "export_docs", False),
+    "worker": ("control_tower.cli.worker", "worker", False),
+    "rebuild": ("control_tower.cli.worker", "rebuild_cmd", False),
+    "restore": ("control_tower.cli.backup", "restore", False),
+    "digest": ("control_tower.cli.reports", "digest", False),
+    "weekly": ("control_tower.cli.reports", "weekly", False),
+    "trigger": ("control_tower.cli.runs", "trigger", False),
+    "token": ("control_tower.cli.token", "app", True),
+    "users": ("control_tower.cli.users", "app", True),
+    "db": ("control_tower.cli.db", "app", True),
+    "catalog": ("control_tower.cli.catalog", "app", True),
+    "audit": ("control_tower.cli.audit", "app", True),
+    "dlq": ("control_tower.cli.dlq", "app", True),
+    "poll": ("control_tower.cli.poll", "app", True),
+    "jobs": ("control_tower.cli.jobs", "app", True),
+    "backup": ("control_tower.cli.backup", "app", True),
+    "runs": ("control_tower.cli.runs", "app", True),
+    "dashboards": ("control_tower.cli.dashboards", "app", True),
+    "alerts": ("control_tower.cli.alerts", "app", True),
+    "notifications": ("control_tower.cli.notifications", "app", True),
+}
+
+
+def load_command(name: str) -> Command | None:
+    """The click command `ct NAME` runs, its module imported now."""
+    found = COMMANDS.get(name)
+    if found is None:
+        return None
+    module, attribute, is_group = found
+    target: Any = getattr(importlib.import_module(module), attribute)
+    if is_group:
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(add_completion=False)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class LazyCommands(TyperGroup):
+    def list_commands(self, ctx: Context) -> list[str]:  # noqa: ARG002 (click's signature)
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # noqa: ARG002
+        return load_command(cmd_name)
+
+
+app = typer.Typer(
+    cls=LazyCommands,
+    help="Control Tower: health, events, runs and audit.",
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Control Tower: health, events, runs and audit."""
 
 
 if __name__ == "__main__":
