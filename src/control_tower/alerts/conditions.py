@@ -9,20 +9,16 @@ each and resolves the rule's open alerts whose condition no longer holds, so a c
   change, without waiting for the job.
 - `dlq_depth`: the routing DLQ's depth.
 - `run_failed`: the latest finished (success or failed) run of each trigger.
-- `backup_missed`: the newest successful row of the backups feature's `backup_runs` table,
-  read defensively (by name, through the inspector): without that table or its
-  `finished_at` column the rule cannot tell, so it neither fires nor resolves, and says so in
-  the log once.
+- `backup_missed`: the newest successful backup the backups feature recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
-from sqlalchemy import Connection, column, func, inspect, select, table
+from sqlalchemy import Connection, func, select
 
 from control_tower.alerts import repository
 from control_tower.alerts.lifecycle import (
@@ -33,6 +29,7 @@ from control_tower.alerts.lifecycle import (
     send_due,
 )
 from control_tower.alerts.rate import resolve_quiet_rates
+from control_tower.backups import repository as backups_repository
 from control_tower.catalog import Catalog
 from control_tower.catalog.alert_rules import (
     AnyAlertRule,
@@ -43,14 +40,9 @@ from control_tower.catalog.alert_rules import (
 )
 from control_tower.health.hooks import SystemStatusChange
 from control_tower.models import runs, system_state, system_status_changes
-from control_tower.models.base import UTCDateTime
 from control_tower.routing import dlq
 
 log = structlog.get_logger(__name__)
-
-BACKUP_TABLE = "backup_runs"
-BACKUP_OK = ("ok", "success", "succeeded", "verified")
-_warned: set[str] = set()
 
 
 def evaluate_rules(conn: Connection, catalog: Catalog, now: datetime) -> None:
@@ -71,7 +63,7 @@ def conditions_of(
     conn: Connection, catalog: Catalog, rule: AnyAlertRule, now: datetime
 ) -> list[Condition] | None:
     """The rule's conditions holding at `now`; None when this job does not judge it
-    (event_rate, judged in routing) or cannot (no backups table)."""
+    (event_rate, judged in routing)."""
     if isinstance(rule, SystemStatusRule):
         return system_status_conditions(conn, catalog, rule, now)
     if isinstance(rule, DlqDepthRule):
@@ -214,31 +206,16 @@ def run_failed_conditions(
 # ---- backup_missed ---------------------------------------------------------------------------
 
 
-def last_backup_at(conn: Connection) -> tuple[bool, datetime | None]:
-    """(whether the backups table can be read, the newest successful backup's end)."""
-    inspector: Any = inspect(conn)
-    if not inspector.has_table(BACKUP_TABLE):
-        return False, None
-    columns = {c["name"] for c in inspector.get_columns(BACKUP_TABLE)}
-    if "finished_at" not in columns:
-        return False, None
-    backups = table(BACKUP_TABLE, column("finished_at", UTCDateTime()), column("status"))
-    query = select(func.max(backups.c.finished_at))
-    if "status" in columns:
-        query = query.where(backups.c.status.in_(BACKUP_OK))
-    value = conn.execute(query).scalar_one_or_none()
-    return True, value if isinstance(value, datetime) else None
+def last_backup_at(conn: Connection) -> datetime | None:
+    """When the newest successful backup ended (None: never)."""
+    last = backups_repository.last_run(conn, status="ok")
+    return last.finished_at if last is not None else None
 
 
 def backup_missed_conditions(
     conn: Connection, rule: BackupMissedRule, now: datetime
-) -> list[Condition] | None:
-    readable, last = last_backup_at(conn)
-    if not readable:
-        if rule.name not in _warned:
-            _warned.add(rule.name)
-            log.warning("alert_rule_cannot_tell", rule=rule.name, missing=BACKUP_TABLE)
-        return None
+) -> list[Condition]:
+    last = last_backup_at(conn)
     limit = timedelta(hours=rule.hours)
     if last is not None and now - last < limit:
         return []
