@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from control_tower.auth.dependencies import Context, authenticate, check_role, context_of
+from control_tower.auth.dependencies import authenticate, check_role, context_of
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role
 from control_tower.context import AppContext
@@ -51,10 +51,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class SignedJson:
-    """A producer's request body: signature checked, parsed as JSON."""
+    """A producer's request body: signature checked, parsed as JSON (with the running app's
+    context, so the route needs no second dependency)."""
 
     principal: Principal
     value: Any
+    ctx: AppContext
 
 
 def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
@@ -82,7 +84,7 @@ def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
             webhook=None if signature else WebhookHeaders.read(request.headers),
         )
         require_json(request)
-        return SignedJson(principal, parse_json(body))
+        return SignedJson(principal, parse_json(body), ctx)
 
     dependency.required_role = Role.producer  # type: ignore[attr-defined]
     return dependency
@@ -117,8 +119,8 @@ def _ingest(ctx: AppContext) -> service.Ingest:
     },
     openapi_extra=_json_body("EventIn"),
 )
-async def post_event(signed: SignedEvent, ctx: Context) -> Response:
-    result = await service.ingest_event(_ingest(ctx), signed.principal, signed.value)
+async def post_event(signed: SignedEvent) -> Response:
+    result = await service.ingest_event(_ingest(signed.ctx), signed.principal, signed.value)
     return Response(
         result.model_dump_json(), status_code=200 if result.duplicate else 202,
         media_type="application/json",
@@ -132,8 +134,8 @@ async def post_event(signed: SignedEvent, ctx: Context) -> Response:
     responses=ERRORS,
     openapi_extra=_json_body("BatchIn"),
 )
-async def post_event_batch(signed: SignedBatch, ctx: Context) -> Response:
+async def post_event_batch(signed: SignedBatch) -> Response:
     # Answered as built (a BatchResult, documented by response_model): validating up to 500
     # items once more on the way out would cost more than storing them.
-    answer = await service.ingest_batch(_ingest(ctx), signed.principal, signed.value)
+    answer = await service.ingest_batch(_ingest(signed.ctx), signed.principal, signed.value)
     return Response(orjson.dumps(answer), media_type="application/json")

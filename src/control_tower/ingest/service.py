@@ -59,6 +59,7 @@ async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestRes
     """Store one event; 409 when its id was used for other content."""
     started = time.perf_counter()
     source = principal.source or "unknown"
+    metrics = ctx.metrics
     try:
         prepared = prepare_event(raw, principal, ctx.catalog, ctx.clock.now())
         if correlation_id := prepared.row["correlation_id"]:
@@ -66,12 +67,12 @@ async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestRes
             structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         [outcome] = await ctx.committer.submit([prepared.row])
     except CTError as exc:
-        ctx.metrics.events_ingested.labels(source, _type_label(ctx, raw), "rejected").inc()
+        metrics.series(metrics.events_ingested, source, _type_label(ctx, raw), "rejected").inc()
         await _count_refused(ctx, principal, [(raw, exc)])
         raise
     finally:
-        ctx.metrics.ingest_latency.labels("single").observe(time.perf_counter() - started)
-    ctx.metrics.events_ingested.labels(source, prepared.row["type"], outcome.kind).inc()
+        metrics.series(metrics.ingest_latency, "single").observe(time.perf_counter() - started)
+    metrics.series(metrics.events_ingested, source, prepared.row["type"], outcome.kind).inc()
     if outcome.kind == "conflict":
         raise _conflict(outcome.event_id)
     return IngestResult(

@@ -34,10 +34,12 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
+# The bounds come before the number check: after it, pydantic would apply them as Python
+# functions instead of in its own datetime check (three times the cost of a timestamp).
 UtcDatetime = Annotated[
     AwareDatetime,
-    BeforeValidator(_not_a_number),
     Field(ge=_EARLIEST, le=_LATEST, description="ISO-8601 timestamp with a UTC offset."),
+    BeforeValidator(_not_a_number),
 ]
 
 

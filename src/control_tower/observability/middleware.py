@@ -58,8 +58,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.http_requests.labels(template, method, str(status)).inc()
-            self.metrics.http_latency.labels(template, method).observe(elapsed)
+            metrics = self.metrics
+            metrics.series(metrics.http_requests, template, method, str(status)).inc()
+            metrics.series(metrics.http_latency, template, method).observe(elapsed)
             access_log.info(
                 "request",
                 method=method,

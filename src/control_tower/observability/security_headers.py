@@ -7,6 +7,8 @@ Content-Security-Policy, which is kept. The other headers are always these.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No plugins, no framing, no <base>, forms post only to CT: every policy CT sends ends so.
@@ -35,14 +37,17 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", ())
-                    if name.lower() not in _FIXED_NAMES
-                ]
-                if not any(name.lower() == _CSP for name, _ in headers):
-                    headers.append(self.policy)
-                message["headers"] = [*headers, *FIXED_HEADERS]
+                message["headers"] = self._with_headers(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _with_headers(self, given: Any) -> list[tuple[bytes, bytes]]:
+        headers = list(given)
+        names = {name.lower() for name, _ in headers}
+        if not names.isdisjoint(_FIXED_NAMES):
+            headers = [pair for pair in headers if pair[0].lower() not in _FIXED_NAMES]
+        if _CSP not in names:
+            headers.append(self.policy)
+        headers += FIXED_HEADERS
+        return headers
