@@ -51,20 +51,35 @@ _PERSONAL_VALUE = re.compile(
 )
 
 
+# Every value pattern needs a digit or an "@": text with neither (most values: function
+# names, severities, messages) cannot match, and this check costs a tenth of the patterns.
+_MAY_BE_PERSONAL = re.compile(r"[\d@]")
+
+
 def _mask_values(text: str) -> str:
+    if _MAY_BE_PERSONAL.search(text) is None:
+        return text
     return _PERSONAL_VALUE.sub(MASK, text)
+
+
+def _child(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def _redact(value: Any, path: str, masked: list[str]) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
             if _personal_key(str(key)) and item not in (None, ""):
-                masked.append(child)
+                masked.append(_child(path, key))
                 out[key] = MASK
+            elif isinstance(item, str):  # the common leaf, without building its path
+                cleaned = _mask_values(item)
+                if cleaned != item:
+                    masked.append(_child(path, key))
+                out[key] = cleaned
             else:
-                out[key] = _redact(item, child, masked)
+                out[key] = _redact(item, _child(path, key), masked)
         return out
     if isinstance(value, list):
         return [_redact(item, f"{path}[{i}]", masked) for i, item in enumerate(value)]

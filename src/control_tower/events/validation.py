@@ -81,10 +81,12 @@ def _money_problems(value: Any, path: str, out: list[dict[str, Any]]) -> None:
                 }
             )
         for key, item in value.items():
-            _money_problems(item, f"{path}.{key}" if path else str(key), out)
+            if isinstance(item, dict | list):  # only containers can hold money
+                _money_problems(item, f"{path}.{key}" if path else str(key), out)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _money_problems(item, f"{path}[{i}]", out)
+            if isinstance(item, dict | list):
+                _money_problems(item, f"{path}[{i}]", out)
 
 
 def _missing_property(err: Any) -> list[str]:
