@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from control_tower.auth.principal import Principal
 from control_tower.auth.rate_limit import Decision, Limit, RateLimiter
 from control_tower.auth.token_cache import TokenCache
-from control_tower.auth.tokens import hash_token, resolve_token
+from control_tower.auth.tokens import SigningKeys, hash_token, resolve_token
 from control_tower.catalog import Catalog
 from control_tower.db import unit_of_work
 from control_tower.health.hooks import StatusChangeHook
@@ -42,10 +42,14 @@ class AppContext:
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     status_changes: StatusChangeHook = field(default_factory=StatusChangeHook)
     router_loop: RouterLoop | None = None  # this process's router, if it runs one
+    signing_keys: SigningKeys = field(init=False, repr=False)
     _token_lookups: dict[str, asyncio.Task[Principal | None]] = field(
         default_factory=dict, repr=False
     )
     store_token_lookups: int = 0  # how often a bearer token was looked up in the store
+
+    def __post_init__(self) -> None:
+        self.signing_keys = SigningKeys(self.master_key)
 
     def router_config(self) -> RouterConfig:
         s = self.settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,12 +35,32 @@ def signing_secret(master_key: bytes, token_id: str) -> str:
     return "whsec_" + derive_secret(master_key, f"producer-signing:{token_id}")
 
 
-def signing_secrets(master_key: bytes, principal: Principal, now: datetime) -> list[str]:
-    """The producer's signing secrets valid at `now`: the current one first, then those a
-    rotation's overlap keeps alive."""
-    ids = [principal.token_id]
-    ids += [token_id for token_id, until in principal.previous_signing if until > now]
-    return [signing_secret(master_key, token_id) for token_id in ids]
+class SigningKeys:
+    """The producers' signing secrets, each derived once: a signed request would otherwise
+    cost one more HMAC before its own."""
+
+    def __init__(self, master_key: bytes, max_entries: int = 10_000) -> None:
+        self._master_key = master_key
+        self._max = max_entries
+        self._derived: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def secret(self, token_id: str) -> str:
+        found = self._derived.get(token_id)
+        if found is None:
+            found = signing_secret(self._master_key, token_id)
+            with self._lock:
+                if len(self._derived) >= self._max:
+                    self._derived.clear()
+                self._derived[token_id] = found
+        return found
+
+    def valid_at(self, principal: Principal, now: datetime) -> list[str]:
+        """The producer's signing secrets valid at `now`: the current one first, then those a
+        rotation's overlap keeps alive."""
+        ids = [principal.token_id]
+        ids += [token_id for token_id, until in principal.previous_signing if until > now]
+        return [self.secret(token_id) for token_id in ids]
 
 
 @dataclass(frozen=True)

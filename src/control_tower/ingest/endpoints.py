@@ -77,7 +77,7 @@ def signed_json(limit: Callable[[Settings], int]) -> Callable[..., Any]:
             signature=signature,
             timestamp=request.headers.get("x-ct-timestamp"),
             principal=principal,
-            master_key=ctx.master_key,
+            keys=ctx.signing_keys,
             now=ctx.clock.now(),
             tolerance_seconds=ctx.settings.signature_tolerance_seconds,
             # Standard Webhooks' headers, read only when CT's own signature is absent.
@@ -120,9 +120,9 @@ def _ingest(ctx: AppContext) -> service.Ingest:
     openapi_extra=_json_body("EventIn"),
 )
 async def post_event(signed: SignedEvent) -> Response:
-    result = await service.ingest_event(_ingest(signed.ctx), signed.principal, signed.value)
+    answer = await service.ingest_event(_ingest(signed.ctx), signed.principal, signed.value)
     return Response(
-        result.model_dump_json(), status_code=200 if result.duplicate else 202,
+        orjson.dumps(answer), status_code=200 if answer["duplicate"] else 202,
         media_type="application/json",
     )  # fmt: skip
 

@@ -11,7 +11,6 @@ import structlog
 
 from control_tower.auth.principal import Principal
 from control_tower.catalog import Catalog
-from control_tower.events.schemas import IngestResult
 from control_tower.events.validation import envelopes
 from control_tower.ingest.committer import Committer
 from control_tower.ingest.preparation import PreparedEvent, prepare_event
@@ -55,7 +54,7 @@ def _type_label(ctx: Ingest, raw: Any) -> str:
     return etype if isinstance(etype, str) and ctx.catalog.event_type(etype) else "unknown"
 
 
-async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestResult:
+async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> EventAnswer:
     """Store one event; 409 when its id was used for other content."""
     started = time.perf_counter()
     source = principal.source or "unknown"
@@ -75,12 +74,12 @@ async def ingest_event(ctx: Ingest, principal: Principal, raw: Any) -> IngestRes
     metrics.series(metrics.events_ingested, source, prepared.row["type"], outcome.kind).inc()
     if outcome.kind == "conflict":
         raise _conflict(outcome.event_id)
-    return IngestResult(
-        event_id=outcome.event_id,
-        status=outcome.status,
-        duplicate=outcome.kind == "duplicate",
-        redactions=prepared.redactions,
-    )
+    return {
+        "event_id": outcome.event_id,
+        "status": outcome.status.value,
+        "duplicate": outcome.kind == "duplicate",
+        "redactions": prepared.redactions,
+    }
 
 
 def _check_batch_shape(raw: Any, max_events: int) -> list[Any]:
@@ -159,6 +158,15 @@ async def _count_refused(
     source = principal.source or "unknown"
     found = (refusal(principal.name, source, raw, exc) for raw, exc in refused)
     await ctx.refusals.record(Counter(r for r in found if r is not None), ctx.clock.now())
+
+
+class EventAnswer(TypedDict):
+    """An `IngestResult`, built as plain data like the batch answer."""
+
+    event_id: str
+    status: str
+    duplicate: bool
+    redactions: list[str]
 
 
 class BatchItem(TypedDict):

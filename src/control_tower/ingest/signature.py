@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from control_tower.auth.principal import Principal
-from control_tower.auth.tokens import signing_secrets
+from control_tower.auth.tokens import SigningKeys
 from control_tower.kit.errors import Unauthorized
 from control_tower.kit.signing import signature_matches
 
@@ -52,7 +52,7 @@ def verify_signature(
     signature: str | None,
     timestamp: str | None,
     principal: Principal,
-    master_key: bytes,
+    keys: SigningKeys,
     now: datetime,
     tolerance_seconds: int,
     webhook: WebhookHeaders | None = None,
@@ -63,7 +63,7 @@ def verify_signature(
     if not signature:
         if webhook is not None:
             verify_standard_webhook(
-                body, webhook, signing_secrets(master_key, principal, now), now, tolerance_seconds
+                body, webhook, keys.valid_at(principal, now), now, tolerance_seconds
             )
             return
         raise Unauthorized(
@@ -73,7 +73,7 @@ def verify_signature(
         )
     if timestamp is not None:
         check_timestamp(timestamp, now, tolerance_seconds, "X-CT-Timestamp")
-    for secret in signing_secrets(master_key, principal, now):
+    for secret in keys.valid_at(principal, now):
         if signature_matches(secret, body, signature, timestamp):
             return
     raise Unauthorized("X-CT-Signature does not match the body", code="bad_signature")

@@ -46,6 +46,25 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name
 
 
+class CurrentLogger:
+    """A structlog logger bound under the current configuration, bound again only after
+    `configure_logging` has changed it. Loggers are not cached (see `configure_logging`), so
+    a module-level `structlog.get_logger()` binds anew for every line: for the access line,
+    written on every request, that cost more than rendering it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._processors: Any = None
+        self._bound: Any = None
+
+    def get(self) -> Any:
+        processors = structlog.get_config()["processors"]  # a new list on every configure
+        if processors is not self._processors:
+            self._bound = structlog.get_logger(self._name).bind()
+            self._processors = processors
+        return self._bound
+
+
 def _logger_factory(*args: Any) -> _NamedWriteLogger:
     return _NamedWriteLogger(str(args[0]) if args else "control_tower")
 

@@ -6,6 +6,7 @@ Plain ASGI rather than `BaseHTTPMiddleware`, whose task boundary loses context v
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -15,23 +16,28 @@ import structlog
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_tower.observability.logging import CurrentLogger
 from control_tower.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-access_log = structlog.get_logger("control_tower.access")
 
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Generated ids: random per app, then a counter. Unique is all an id needs, and a
+        # fresh random one per request is a system call each time (`os.urandom`).
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_counter = itertools.count()
+        self._access_log = CurrentLogger("control_tower.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get("x-request-id") or ""
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else self._new_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -61,7 +67,7 @@ class RequestContextMiddleware:
             metrics = self.metrics
             metrics.series(metrics.http_requests, template, method, str(status)).inc()
             metrics.series(metrics.http_latency, template, method).observe(elapsed)
-            access_log.info(
+            self._access_log.get().info(
                 "request",
                 method=method,
                 path=scope["path"],
@@ -71,3 +77,6 @@ class RequestContextMiddleware:
                 principal=state.get("principal_name"),
             )
             structlog.contextvars.clear_contextvars()
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):016x}"
