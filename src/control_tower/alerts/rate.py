@@ -60,7 +60,7 @@ def plan_rates(catalog: Catalog, rows: EventRows) -> list[_Group]:
         by_type.setdefault(rule.event_type, []).append(rule)
     if not by_type:
         return []
-    groups: dict[tuple[str, str], _Group] = {}
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], _Group] = {}
     for row in rows:
         for rule in by_type.get(row["type"], ()):
             payload = row["payload"] if isinstance(row["payload"], Mapping) else {}
@@ -70,9 +70,12 @@ def plan_rates(catalog: Catalog, rows: EventRows) -> list[_Group]:
             if at <= row["received_at"] - timedelta(minutes=rule.window_minutes):
                 continue
             labels = event_labels(catalog, rule, row, payload)
-            group = groups.setdefault(
-                (rule.name, fingerprint(rule.name, labels)), _Group(rule, labels)
-            )
+            # Keyed by the labels as given (their order is the rule's): the fingerprint, a
+            # hash, is taken once per group, not once per event.
+            key = (rule.name, tuple(labels.items()))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(rule, labels)
             group.times.append(at.replace(microsecond=0))
     return list(groups.values())
 

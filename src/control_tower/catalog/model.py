@@ -99,8 +99,16 @@ class Catalog(Strict):
     def system(self, system_id: str) -> System | None:
         return self._systems.get(system_id)
 
+    @cached_property
+    def _systems_by_source(self) -> dict[str, list[System]]:
+        found: dict[str, list[System]] = {}
+        for system in self.systems:
+            for source in dict.fromkeys(system.sources):
+                found.setdefault(source, []).append(system)
+        return found
+
     def systems_for_source(self, source: str) -> list[System]:
-        return [s for s in self.systems if source in s.sources]
+        return list(self._systems_by_source.get(source, ()))
 
     def trigger(self, name: str) -> Trigger | None:
         return self._triggers.get(name)
