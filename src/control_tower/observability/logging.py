@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,10 +18,34 @@ _FORBIDDEN_KEYS = {"token", "authorization", "secret", "hmac_secret", "payload",
 def _drop_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in event:
-        if str(key).lower() in _FORBIDDEN_KEYS:
+    lowered = [str(key).lower() for key in event]
+    if _FORBIDDEN_KEYS.isdisjoint(lowered):  # nearly every line: nothing to look at twice
+        return event
+    for key, low in zip(list(event), lowered, strict=True):
+        if low in _FORBIDDEN_KEYS:
             event[key] = "[omitted]"
     return event
+
+
+class _UtcTimestamp:
+    """structlog's `TimeStamper(fmt="iso", utc=True)` (`2026-12-06T17:47:26.123456Z`), with
+    the date and time of day formatted once a second instead of on every line."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(
+        self, _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = datetime.now(UTC)
+        second = self._second  # one read: another thread may replace it meanwhile
+        whole = int(now.timestamp())
+        if second[0] != whole:
+            second = self._second = (whole, now.strftime("%Y-%m-%dT%H:%M:%S"))
+        # As isoformat() writes it: no fraction when the microseconds are zero.
+        fraction = f".{now.microsecond:06d}" if now.microsecond else ""
+        event["timestamp"] = f"{second[1]}{fraction}Z"
+        return event
 
 
 def _json_line(event: Any, default: Any = None, **_: Any) -> str:
@@ -79,7 +104,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcTimestamp(),
         _drop_secrets,
     ]
     renderer: Any = (
