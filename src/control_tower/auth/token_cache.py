@@ -20,8 +20,7 @@ class TokenCache:
         """(hit, principal); a hit with None means the token is known to be invalid."""
         if self._ttl <= 0:
             return False, None
-        with self._lock:
-            entry = self._entries.get(token_hash)
+        entry = self._entries.get(token_hash)  # one dict read: atomic, needs no lock
         if entry is None or entry[0] < time.monotonic():
             return False, None
         principal = entry[1]

@@ -19,13 +19,14 @@ class PreparedEvent(NamedTuple):
     redactions: list[str]
 
 
-def normalised(event: EventIn) -> dict[str, Any]:
+def normalised(event: EventIn, occurred_at: datetime | None = None) -> dict[str, Any]:
     """The event with aliases resolved and time in UTC, before redaction: what 'same content'
-    compares, so `eventId` and `event_id` spellings of one event are duplicates."""
+    compares, so `eventId` and `event_id` spellings of one event are duplicates
+    (`occurred_at`: the event's time already in UTC, if the caller has it)."""
     return {
         "event_id": event.event_id,
         "type": event.type,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+        "occurred_at": (occurred_at or event.occurred_at.astimezone(UTC)).isoformat(),
         "source": event.source,
         "correlation_id": event.correlation_id,
         "payload": event.payload,
@@ -44,16 +45,17 @@ def prepare_event(
     envelope, already validated by the caller)."""
     event = validate_event(raw, principal, catalog, envelope)
     payload, masked = redact(event.payload)
+    occurred_at = event.occurred_at.astimezone(UTC)
     row: EventRow = {
         "event_id": event.event_id,
         "type": event.type,
         "source": event.source,
-        "occurred_at": event.occurred_at.astimezone(UTC),
+        "occurred_at": occurred_at,
         "received_at": received_at,
         "correlation_id": event.correlation_id,
         "payload": payload,
         "redactions": masked,
-        "payload_sha256": content_hash(normalised(event)),
+        "payload_sha256": content_hash(normalised(event, occurred_at)),
         "producer": producer or (principal.name if principal else "ct"),
     }
     return PreparedEvent(row, masked)

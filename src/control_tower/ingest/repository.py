@@ -12,6 +12,7 @@ always routed eventually.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, bindparam, select, text
@@ -103,10 +104,14 @@ def insert_events(conn: Connection, rows: Sequence[EventRow]) -> list[InsertOutc
 
 def _document(rows: list[EventRow]) -> str:
     """The rows as the JSON document both statements read, times as the store keeps them."""
+    received: dict[datetime, str] = {}  # a commit's rows share a few reception times
+    for row in rows:
+        if row["received_at"] not in received:
+            received[row["received_at"]] = naive_utc_text(row["received_at"])
     return dumps_text(
         [
             dict(row, occurred_at=naive_utc_text(row["occurred_at"]),
-                 received_at=naive_utc_text(row["received_at"]))
+                 received_at=received[row["received_at"]])
             for row in rows
         ]
     )  # fmt: skip
