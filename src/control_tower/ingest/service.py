@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import structlog
 
@@ -104,7 +104,9 @@ async def ingest_batch(ctx: Ingest, principal: Principal, raw: Any) -> BatchAnsw
     try:
         return await _ingest_items(ctx, principal, _check_batch_shape(raw, ctx.max_batch_events))
     finally:
-        ctx.metrics.ingest_latency.labels("batch").observe(time.perf_counter() - started)
+        ctx.metrics.series(ctx.metrics.ingest_latency, "batch").observe(
+            time.perf_counter() - started
+        )
 
 
 async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> BatchAnswer:
@@ -131,22 +133,23 @@ async def _ingest_items(ctx: Ingest, principal: Principal, items: list[Any]) -> 
     outcomes = await ctx.committer.submit([p.row for _, p in prepared]) if prepared else []
     await _count_refused(ctx, principal, refused)
     for (index, prep), outcome in zip(prepared, outcomes, strict=True):
-        counts[prep.row["type"], outcome.kind] += 1
-        conflict = outcome.kind == "conflict"
+        kind = outcome.kind
+        counts[prep.row["type"], kind] += 1
         results[index] = _item(
-            index, outcome.event_id, _ITEM_STATUS[outcome.kind],
-            duplicate=outcome.kind == "duplicate",
-            error=Conflict(_reused(outcome.event_id)).body()["error"] if conflict else None,
+            index, outcome.event_id, _ITEM_STATUS[kind], duplicate=kind == "duplicate",
+            error=Conflict(_reused(outcome.event_id)).body()["error"]
+            if kind == "conflict" else None,
         )  # fmt: skip
     source = principal.source or "unknown"
-    for (etype, kind), count in counts.items():
-        ctx.metrics.events_ingested.labels(source, etype, kind).inc(count)
-    final = [r for r in results if r is not None]
+    by_kind = Counter[str]()
+    for (etype, outcome_kind), count in counts.items():
+        ctx.metrics.series(ctx.metrics.events_ingested, source, etype, outcome_kind).inc(count)
+        by_kind[outcome_kind] += count
     return {
-        "accepted": sum(1 for r in final if r["status"] == 202),
-        "duplicates": sum(1 for r in final if r["duplicate"]),
-        "rejected": sum(1 for r in final if r["status"] >= 400),
-        "results": final,
+        "accepted": by_kind["accepted"],
+        "duplicates": by_kind["duplicate"],
+        "rejected": by_kind["rejected"] + by_kind["conflict"],
+        "results": cast(list[BatchItem], results),  # every index was answered above
     }
 
 
