@@ -60,6 +60,7 @@ def plan_rates(catalog: Catalog, rows: EventRows) -> list[_Group]:
         by_type.setdefault(rule.event_type, []).append(rule)
     if not by_type:
         return []
+    windows = {id(rule): timedelta(minutes=rule.window_minutes) for rule in rate_rules(catalog)}
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], _Group] = {}
     for row in rows:
         for rule in by_type.get(row["type"], ()):
@@ -67,7 +68,7 @@ def plan_rates(catalog: Catalog, rows: EventRows) -> list[_Group]:
             if not _matches(rule, payload):
                 continue
             at = min(row["occurred_at"], row["received_at"])
-            if at <= row["received_at"] - timedelta(minutes=rule.window_minutes):
+            if at <= row["received_at"] - windows[id(rule)]:
                 continue
             labels = event_labels(catalog, rule, row, payload)
             # Keyed by the labels as given (their order is the rule's): the fingerprint, a
