@@ -295,11 +295,14 @@ def run_load(server: Server, options: list[str]) -> dict[str, Any]:
     ]  # fmt: skip
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"load.py failed against {server.name}:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    # The answer (with every acknowledged id: megabytes) comes back in a file: read through a
+    # pipe, it twice arrived with a stray control character at a 64 KiB boundary on this host.
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        done = subprocess.run([*command, "--out", out.name], capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"load.py failed against {server.name}:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(Path(out.name).read_text(encoding="utf-8"))
     result["server_cpu"] = (server.cpu_seconds() - cpu_before) / wall
     result["load"] = os.getloadavg()[0]
     return result

@@ -279,6 +279,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=None, help="open loop: requests per second on a schedule"
     )
+    parser.add_argument("--out", help="write the JSON answer to this file instead of stdout")
     args = parser.parse_args()
     if args.rate is not None and (args.rate <= 0 or args.batch_size > 1):
         parser.error("--rate takes a positive rate and single events only (--batch-size 1)")
@@ -288,7 +289,12 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(runner(run(args))))
+    answer = json.dumps(runner(run(args)))
+    if args.out is None:
+        print(answer)
+    else:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(answer)
 
 
 if __name__ == "__main__":
