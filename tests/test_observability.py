@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,26 @@ def test_log_lines_are_json_with_utc_timestamps_and_no_secrets(
     assert line["token"] == "[omitted]"
     assert (line["request_id"], line["correlation_id"]) == ("req-same", "corr-same")
     assert (line["logger"], line["level"]) == ("control_tower.access", "info")
+
+
+def test_log_timestamps_are_structlogs_iso_utc_text() -> None:
+    """CT formats a line's date and time once a second; the text is structlog's own."""
+    import time_machine
+    from structlog.processors import TimeStamper
+
+    from control_tower.observability.logging import _UtcTimestamp
+
+    base = datetime.now(UTC)
+    stamp = _UtcTimestamp()  # one stamper across the instants, as in a running process
+    instants = [
+        base.replace(microsecond=0),  # isoformat() writes no fraction then
+        base.replace(microsecond=120034),
+        base.replace(microsecond=999999),
+        base.replace(microsecond=1) + timedelta(seconds=1),  # the next second
+        base + timedelta(days=1),
+    ]
+    for instant in instants:
+        with time_machine.travel(instant, tick=False):
+            ours = stamp(None, "info", {})["timestamp"]
+            theirs = TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+        assert ours == theirs, instant

@@ -98,3 +98,17 @@ def test_redact_by_field_name_and_by_value() -> None:
         "ids": {"contractor_id": "c-1"},
     }
     assert masked == ["firstName", "items[0].note", "ni"]
+
+
+def test_every_value_pattern_needs_a_digit_or_an_at_sign() -> None:
+    """Text with neither skips the value patterns: nothing it holds can match one of them."""
+    from control_tower.events.redaction import _VALUE_PATTERNS
+
+    letters_only = "Jane Smith of Flat B Rose Court sort code account IBAN GB NI number"
+    assert all(pattern.search(letters_only) is None for pattern in _VALUE_PATTERNS)
+    examples = ["jane@example.com", "AB 12 34 56 C", "GB29 NWBK 6016 1331 9268 19",
+                "07700 900123", "20-00-00", "SW1A 1AA"]  # fmt: skip
+    for value in examples:  # and each kind of value is still masked
+        assert redact({"note": value}) == ({"note": MASK}, ["note"]), value
+    # Digits in other scripts are digits to the patterns too, so they are looked at.
+    assert redact({"note": "AB ١٢ ٣٤ ٥٦ C"}) == ({"note": MASK}, ["note"])
