@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -99,4 +100,4 @@ def test_conflicting_bodies_in_the_race_get_409_never_500(
 
 def digest(event: dict[str, object]) -> str:
     validated = EventIn.model_validate(event)
-    return content_hash(normalised(validated))
+    return content_hash(normalised(validated, validated.occurred_at.astimezone(UTC)))

@@ -55,20 +55,20 @@ def rate_rules(catalog: Catalog) -> list[EventRateRule]:
 
 def plan_rates(catalog: Catalog, rows: EventRows) -> list[_Group]:
     """The batch's qualifying events, grouped by rule and fingerprint (no store access)."""
-    by_type: dict[str, list[EventRateRule]] = {}
+    by_type: dict[str, list[tuple[EventRateRule, timedelta]]] = {}
     for rule in rate_rules(catalog):
-        by_type.setdefault(rule.event_type, []).append(rule)
+        window = timedelta(minutes=rule.window_minutes)
+        by_type.setdefault(rule.event_type, []).append((rule, window))
     if not by_type:
         return []
-    windows = {id(rule): timedelta(minutes=rule.window_minutes) for rule in rate_rules(catalog)}
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], _Group] = {}
     for row in rows:
-        for rule in by_type.get(row["type"], ()):
+        for rule, window in by_type.get(row["type"], ()):
             payload = row["payload"] if isinstance(row["payload"], Mapping) else {}
             if not _matches(rule, payload):
                 continue
             at = min(row["occurred_at"], row["received_at"])
-            if at <= row["received_at"] - windows[id(rule)]:
+            if at <= row["received_at"] - window:
                 continue
             labels = event_labels(catalog, rule, row, payload)
             # Keyed by the labels as given (their order is the rule's): the fingerprint, a

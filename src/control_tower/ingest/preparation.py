@@ -19,14 +19,14 @@ class PreparedEvent(NamedTuple):
     redactions: list[str]
 
 
-def normalised(event: EventIn, occurred_at: datetime | None = None) -> dict[str, Any]:
-    """The event with aliases resolved and time in UTC, before redaction: what 'same content'
-    compares, so `eventId` and `event_id` spellings of one event are duplicates
-    (`occurred_at`: the event's time already in UTC, if the caller has it)."""
+def normalised(event: EventIn, occurred_at: datetime) -> dict[str, Any]:
+    """The event with aliases resolved and time in UTC (`occurred_at`), before redaction:
+    what 'same content' compares, so `eventId` and `event_id` spellings of one event are
+    duplicates."""
     return {
         "event_id": event.event_id,
         "type": event.type,
-        "occurred_at": (occurred_at or event.occurred_at.astimezone(UTC)).isoformat(),
+        "occurred_at": occurred_at.isoformat(),
         "source": event.source,
         "correlation_id": event.correlation_id,
         "payload": event.payload,

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_tower.observability.logging import CurrentLogger
@@ -35,7 +36,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = Headers(scope=scope).get("x-request-id") or ""
         request_id = incoming if _REQUEST_ID.match(incoming) else self._new_id()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -79,11 +80,3 @@ class RequestContextMiddleware:
 
     def _new_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_counter):016x}"
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    """One header's value (the first), from the raw pairs ASGI gives (names in lower case)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
