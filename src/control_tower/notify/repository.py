@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, func, or_, select, update
+from sqlalchemy import Connection, Row, case, func, or_, select
 
 from control_tower.db import conflict_insert
+from control_tower.kit.fenced_update import fenced_update
 from control_tower.models import notification_attempts, notifications
 
 DUE = ("pending", "failed")
@@ -56,12 +57,7 @@ def update_notification(
     conn: Connection, notification_id: int, values: dict[str, Any], expect: dict[str, Any]
 ) -> bool:
     """Update one row if it still matches `expect` (the fence against a stale worker)."""
-    conditions = [notifications.c.id == notification_id]
-    for column, value in expect.items():
-        col = notifications.c[column]
-        conditions.append(col.is_(None) if value is None else col == value)
-    result = conn.execute(update(notifications).where(*conditions).values(**values))
-    return result.rowcount == 1
+    return fenced_update(conn, notifications, notifications.c.id, notification_id, values, expect)
 
 
 def insert_attempt(conn: Connection, row: dict[str, Any]) -> None:

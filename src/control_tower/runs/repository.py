@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, text, update
+from sqlalchemy import Connection, Row, or_, select, text
 
 from control_tower.events.repository import with_routing
+from control_tower.kit.fenced_update import fenced_update
 from control_tower.models import events, run_notes, run_transitions, runs
 from control_tower.runs.schemas import RunStatus
 
@@ -68,12 +69,7 @@ def update_run(
     conn: Connection, run_id: str, values: dict[str, Any], expect: dict[str, Any]
 ) -> bool:
     """Update one run if it still matches `expect` (a fence against a stale worker)."""
-    conditions = [runs.c.run_id == run_id]
-    for column, value in expect.items():
-        col = runs.c[column]
-        conditions.append(col.is_(None) if value is None else col == value)
-    result = conn.execute(update(runs).where(*conditions).values(**values))
-    return result.rowcount == 1
+    return fenced_update(conn, runs, runs.c.run_id, run_id, values, expect)
 
 
 def insert_transition(conn: Connection, row: dict[str, Any]) -> None:
