@@ -37,11 +37,12 @@ class _Base:
         token: str,
         secret: str,
         *,
-        source: str | None,
-        spool_dir: str | PathLike[str] | None,
-        max_attempts: int,
-        backoff: Backoff,
-        timestamped: bool,
+        source: str | None = None,
+        timeout: float = 10.0,
+        spool_dir: str | PathLike[str] | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff = Backoff(),
+        timestamped: bool = True,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -53,6 +54,11 @@ class _Base:
         self._backoff = backoff
         self._timestamped = timestamped
         self._spool = Spool(spool_dir) if spool_dir is not None else None
+        self._http = self._open_http(timeout)
+
+    def _open_http(self, timeout: float) -> Any:
+        """The HTTP client this producer sends with (sync or async)."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:  # never the token or the secret
         return f"{type(self).__name__}(url={self.url!r}, source={self.source!r})"
@@ -110,30 +116,10 @@ class Producer(_Base):
     `flush()` or `ct-producer flush`. Use it as a context manager, or call `close()`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        secret: str,
-        *,
-        source: str | None = None,
-        timeout: float = 10.0,
-        spool_dir: str | PathLike[str] | None = None,
-        max_attempts: int = 5,
-        backoff: Backoff = Backoff(),
-        timestamped: bool = True,
-    ) -> None:
-        super().__init__(
-            url,
-            token,
-            secret,
-            source=source,
-            spool_dir=spool_dir,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timestamped=timestamped,
-        )
-        self._http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+    _http: httpx.Client
+
+    def _open_http(self, timeout: float) -> httpx.Client:
+        return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
 
     def send(
         self,
@@ -229,30 +215,10 @@ class AsyncProducer(_Base):
     """`Producer`'s API for asyncio: `await producer.send(...)`. Close with `await aclose()`
     or `async with`."""
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        secret: str,
-        *,
-        source: str | None = None,
-        timeout: float = 10.0,
-        spool_dir: str | PathLike[str] | None = None,
-        max_attempts: int = 5,
-        backoff: Backoff = Backoff(),
-        timestamped: bool = True,
-    ) -> None:
-        super().__init__(
-            url,
-            token,
-            secret,
-            source=source,
-            spool_dir=spool_dir,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timestamped=timestamped,
-        )
-        self._http = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT})
+    _http: httpx.AsyncClient
+
+    def _open_http(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT})
 
     async def send(
         self,
