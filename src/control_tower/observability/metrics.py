@@ -131,12 +131,12 @@ class Metrics:
         # When the dashboards' gauges were last set (monotonic seconds), so a scrape every
         # few seconds does not run their queries every time.
         self.dashboards_refreshed_at: float | None = None
-        self._series: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._series: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def series(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: the lookup by labels costs more than the
         update, and the hot paths (every request, every event) update few combinations."""
-        key = (id(metric), labels)
+        key = (metric, labels)
         found = self._series.get(key)
         if found is None:
             found = self._series[key] = metric.labels(*labels)
