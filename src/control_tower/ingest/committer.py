@@ -35,7 +35,7 @@ class Committer(Protocol):
 
 
 class GroupCommitter:
-    def __init__(self, engine: Engine, max_events: int = 1000) -> None:
+    def __init__(self, engine: Engine, max_events: int = 5000) -> None:
         self._engine = engine
         self._max_events = max_events
         self._queue: asyncio.Queue[_Request | None] | None = None
