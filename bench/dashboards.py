@@ -27,7 +27,6 @@ from sqlalchemy import Engine
 from control_tower.auth import tokens
 from control_tower.auth.roles import Role
 from control_tower.catalog import Catalog, load_default_catalog
-from control_tower.dashboards.repository import present_tables
 from control_tower.dashboards.spec import load_spec
 from control_tower.db import build_engine, unit_of_work
 from control_tower.migrate import upgrade
@@ -109,9 +108,6 @@ def bench_store(store: str, args: argparse.Namespace, workdir: Path) -> list[tup
                     conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
                         "VACUUM (ANALYZE)"
                     )
-            with unit_of_work(engine, write=False) as conn:
-                tables = sorted(present_tables(conn))
-            print(f"[{store}]   optional tables in the store: {', '.join(tables) or 'none'}")
             token = maintainer_token(engine, catalog)
         finally:
             engine.dispose()

@@ -143,10 +143,9 @@ def test_alerts_and_reports_pages_and_a_silence(
     client: TestClient, staff: Staff, engine: Engine
 ) -> None:
     sign_in(client, staff.tokens[Role.operator].token)
-    client.get("/ui/")  # a dashboard page learns which features the store has
     page = client.get("/ui/alerts")
     assert page.status_code == 200
-    assert 'href="/ui/alerts"' in page.text  # linked once the alerts tables exist
+    assert 'href="/ui/alerts"' in page.text  # the navigation links it
     answer = post(client, "/ui/silences", csrf_of(page.text), system="backend",
                   duration="2h", comment="deploying the backend")  # fmt: skip
     assert answer == 303

@@ -59,8 +59,7 @@ def test_every_dashboard_shows_its_panels(
         assert page.status_code == 200, (dashboard.id, page.text[:500])
         html = page.text
         for panel in dashboard.panels:
-            if panel.requires is None:
-                assert f'data-panel="{panel.id}"' in html, (dashboard.id, panel.id)
+            assert f'data-panel="{panel.id}"' in html, (dashboard.id, panel.id)
         assert f'<meta http-equiv="refresh" content="{dashboard.refresh_seconds}">' in html
         assert "<script" not in html, dashboard.id
         assert " style=" not in html, dashboard.id

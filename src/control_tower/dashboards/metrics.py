@@ -34,10 +34,9 @@ def refresh_gauges(
     if not force and last is not None and clock - last < REFRESH_SECONDS:
         return False
     metrics.dashboards_refreshed_at = clock
-    tables = repository.present_tables(conn)
 
     def request(days: int) -> PanelRequest:
-        return PanelRequest(catalog, now, timedelta(days=days), {}, tables)
+        return PanelRequest(catalog, now, timedelta(days=days))
 
     _systems(conn, catalog, now, metrics)
     _runs(conn, request(30), metrics)
@@ -92,10 +91,9 @@ def _finance(conn: Connection, request: Callable[[int], PanelRequest], metrics: 
     for days in (1, 30):
         f = finance.finance(conn, request(days))
         for code, c in f.currencies.items():
-            if code == "?":
-                continue
             window = f"{days}d"
             metrics.invoices.labels("generated", code, window).set(c.generated)
-            metrics.invoices.labels("paid", code, window).set(c.paid)
             metrics.invoice_amount.labels("generated", code, window).set(c.generated_minor)
-            metrics.invoice_amount.labels("paid", code, window).set(c.paid_minor)
+            # A payment's rollup has no currency: paid per currency is unknown, exported as 0.
+            metrics.invoices.labels("paid", code, window).set(0)
+            metrics.invoice_amount.labels("paid", code, window).set(0)

@@ -2,8 +2,8 @@
 
 Every read here is bounded whatever the size of the store: a rollup read over a window
 (`system_rollups`, and the reports feature's `event_counts`, `invoice_totals`,
-`payment_transitions`, `ci_failures`, `fn_errors` when the store has them), or a range of one
-index read newest first and cut at `limit` rows (the caller says when the cut was reached).
+`payment_transitions`, `ci_failures`, `fn_errors`), or a range of one index read newest first
+and cut at `limit` rows (the caller says when the cut was reached).
 One code path serves SQLite and PostgreSQL; buckets are made in Python from the rows.
 """
 
@@ -13,11 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, inspect, select
+from sqlalchemy import Connection, Row, and_, func, select
 
 from control_tower.models import (
     alerts,
-    events,
     run_transitions,
     runs,
     system_state,
@@ -31,24 +30,6 @@ from control_tower.models.reports import (
     payment_transitions,
     report_archive,
 )
-
-# The tables whose presence switches a panel to a rollup or turns a feature on.
-OPTIONAL_TABLES = (
-    "alerts",
-    "event_counts",
-    "invoice_totals",
-    "payment_transitions",
-    "ci_failures",
-    "fn_errors",
-    "report_archive",
-)
-
-
-def present_tables(conn: Connection) -> frozenset[str]:
-    """Which of OPTIONAL_TABLES the store has (the features that landed and were migrated)."""
-    names = set(inspect(conn).get_table_names())
-    return frozenset(name for name in OPTIONAL_TABLES if name in names)
-
 
 # -- health --------------------------------------------------------------------------------
 
@@ -84,37 +65,6 @@ def status_changes(
 
 
 # -- events --------------------------------------------------------------------------------
-
-
-def events_since(conn: Connection, since: datetime, until: datetime, limit: int) -> list[Row[Any]]:
-    """(type, occurred_at) of the newest `limit` events in [since, until)
-    (`ix_events_occurred_at`)."""
-    query = (
-        select(events.c.type, events.c.occurred_at)
-        .where(events.c.occurred_at >= since, events.c.occurred_at < until)
-        .order_by(events.c.occurred_at.desc())
-        .limit(limit)
-    )
-    return list(conn.execute(query))
-
-
-def typed_events(
-    conn: Connection, types: Sequence[str], since: datetime, limit: int
-) -> list[Row[Any]]:
-    """The newest `limit` events of these types that happened since `since`, newest first
-    (`ix_events_type_seq`, one range per type; the time is checked on the rows read)."""
-    rows: list[Row[Any]] = []
-    for etype in types:
-        query = (
-            select(events.c.event_id, events.c.type, events.c.source, events.c.occurred_at,
-                   events.c.correlation_id, events.c.payload)
-            .where(events.c.type == etype, events.c.occurred_at >= since)
-            .order_by(events.c.seq.desc())
-            .limit(limit)
-        )  # fmt: skip
-        rows.extend(conn.execute(query))
-    rows.sort(key=lambda r: r.occurred_at, reverse=True)
-    return rows[:limit]
 
 
 def hourly_event_counts(conn: Connection, since: datetime, until: datetime) -> list[Row[Any]]:
@@ -204,7 +154,7 @@ def failure_transitions(conn: Connection, run_ids: Sequence[str]) -> list[Row[An
     return list(conn.execute(query))
 
 
-# -- alerts and reports (features of their own; read when their tables exist) ---------------
+# -- alerts and reports -------------------------------------------------------------------
 
 
 def open_alerts(conn: Connection, limit: int) -> list[Row[Any]]:
@@ -243,18 +193,6 @@ def archived_reports(conn: Connection, limit: int) -> list[Row[Any]]:
 def archived_report(conn: Connection, kind: str, period: str) -> Row[Any] | None:
     t = report_archive
     return conn.execute(select(t).where(t.c.kind == kind, t.c.period == period)).first()
-
-
-def count_recent(conn: Connection, etype: str, since: datetime, limit: int) -> int:
-    """Events of one type since `since`, counted up to `limit` (`ix_events_type_seq`)."""
-    inner = (
-        select(events.c.seq)
-        .where(events.c.type == etype, events.c.occurred_at >= since)
-        .order_by(events.c.seq.desc())
-        .limit(limit)
-        .subquery()
-    )
-    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
 def ci_failures_per_repo(conn: Connection, start: datetime, end: datetime) -> dict[str, int]:

@@ -17,14 +17,13 @@ from control_tower.catalog import Catalog
 
 @dataclass(frozen=True)
 class PanelRequest:
-    """What a query is asked: the catalogue, the clock's now, the panel's window, the page's
-    filters (the query string) and the features the store has (`alerts`, `event_counts`…)."""
+    """What a query is asked: the catalogue, the clock's now, the panel's window and the page's
+    filters (the query string)."""
 
     catalog: Catalog
     now: datetime
     window: timedelta | None = None
     params: Mapping[str, str] = field(default_factory=dict)
-    tables: frozenset[str] = frozenset()
     # Shared by the panels of one page load: a read two panels need is done once.
     scratch: dict[str, Any] = field(default_factory=dict, compare=False)
 

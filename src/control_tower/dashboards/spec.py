@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from control_tower.auth.roles import Role
 
 PanelKind = Literal["status_grid", "stat", "table", "time_series", "bar"]
-Feature = Literal["alerts", "reports"]
 Unit = Literal["count", "percent", "seconds", "minor_units"]
 _WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -42,7 +41,6 @@ class Panel(_Strict):
     promql: str | None = Field(default=None, description="What Grafana draws it from.")
     unit: Unit = "count"
     stacked: bool = False
-    requires: Feature | None = None
     description: str = ""
 
     @field_validator("window")
@@ -104,8 +102,7 @@ def spec_markdown(spec: Spec) -> str:
         "come from that one file. See [../dashboards.md](../dashboards.md) for how to read them.",
         "",
         "Kinds: `status_grid`, `stat`, `table`, `time_series`, `bar`. A window is what a panel",
-        "reads (`24h`, `7d`, …; `now` when it has none). `requires` names a feature whose tables",
-        "must be in the store, else the panel is left out.",
+        "reads (`24h`, `7d`, …; `now` when it has none).",
     ]
     for d in spec.dashboards:
         out += [
@@ -121,9 +118,8 @@ def spec_markdown(spec: Spec) -> str:
         ]
         for p in d.panels:
             expr = f"`{p.promql}`" if p.promql else "— (CT only)"
-            needs = f" (needs {p.requires})" if p.requires else ""
             out.append(
-                f"| {p.title} (`{p.id}`){needs} | {p.kind} | `{p.query}` | {p.window or 'now'} "
+                f"| {p.title} (`{p.id}`) | {p.kind} | `{p.query}` | {p.window or 'now'} "
                 f"| {d.refresh_of(p)} s | {expr.replace('|', '&#124;')} |"
             )
     return "\n".join(out) + "\n"

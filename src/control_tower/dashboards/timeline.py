@@ -53,7 +53,7 @@ def event_detail(conn: Connection, event_id: str) -> tuple[Event, RunDetail | No
     return event, find_run(conn, event.correlation_id)
 
 
-def correlation(conn: Connection, correlation_id: str, tables: frozenset[str]) -> Timeline:
+def correlation(conn: Connection, correlation_id: str) -> Timeline:
     flt = EventFilter(correlation_id=correlation_id)
     page = events_service.list_events(conn, flt, TIMELINE_EVENTS, None)
     entries = [
@@ -70,12 +70,11 @@ def correlation(conn: Connection, correlation_id: str, tables: frozenset[str]) -
         for n in run.notes:
             entries.append(Entry(n.at, "note", "note", n.text, f"/ui/runs/{run.run_id}",
                                  n.author))  # fmt: skip
-    if "alerts" in tables:
-        for a in repo.recent_alerts(conn, ALERTS_SCANNED):
-            labels = a.labels if isinstance(a.labels, dict) else {}
-            if correlation_id in (labels.get("correlation_id"), labels.get("run_id")):
-                entries.append(Entry(a.started_at, "alert", f"alert {a.rule} ({a.state})",
-                                     a.summary, "/ui/alerts"))  # fmt: skip
+    for a in repo.recent_alerts(conn, ALERTS_SCANNED):
+        labels = a.labels if isinstance(a.labels, dict) else {}
+        if correlation_id in (labels.get("correlation_id"), labels.get("run_id")):
+            entries.append(Entry(a.started_at, "alert", f"alert {a.rule} ({a.state})",
+                                 a.summary, "/ui/alerts"))  # fmt: skip
     if not entries:
         raise NotFound(f"nothing carries the correlation id {correlation_id!r}")
     entries.sort(key=lambda e: e.at)

@@ -19,7 +19,6 @@ def create_web_app(parent: FastAPI) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
     web.state.parent = parent  # whose lifespan holds the context (`ui_context`)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    web.state.features = set()  # alerts, reports: set by each dashboard page from the store
     web.include_router(dashboard_pages(load_spec()))
     for module in (login, health, events, runs, alerts):
         web.include_router(module.pages)

@@ -173,7 +173,6 @@ def render(
     request: Request, name: str, principal: Principal | None, status_code: int = 200, **data: Any
 ) -> Response:
     data.update(principal=principal, can=can, Role=Role)
-    data.setdefault("features", getattr(request.app.state, "features", set()))
     if "csrf_token" not in data:  # the sign-in page brings its own
         session: UISession | None = getattr(request.state, "ui_session", None)
         data["csrf_token"] = session.csrf_token if session is not None else None

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-EVENTS_LIMIT = 20_000  # rows an events-per-hour chart reads without the event_counts rollup
-TYPED_LIMIT = 5_000  # newest events of one type a panel reads without a rollup
 TOP = 8  # series or bars a chart shows; the rest are summed as "other"
 
 
-def cut_note(read: int, limit: int, what: str, since: datetime | None = None) -> str:
+def cut_note(read: int, limit: int, what: str) -> str:
     """Said under a panel whose read stopped at its limit, so no one mistakes it for all."""
     if read < limit:
         return ""
-    start = f" (back to {since:%Y-%m-%d %H:%M} UTC)" if since else ""
-    return f"Showing the newest {limit:,} {what}{start}: the window holds more."
+    return f"Showing the newest {limit:,} {what}: the window holds more."
 
 
 def top_series(

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from control_tower.dashboards import repository as repo
 from control_tower.dashboards.buckets import floor_hour, hour_label, hour_starts
-from control_tower.dashboards.panels.common import EVENTS_LIMIT, cut_note, top_series
+from control_tower.dashboards.panels.common import top_series
 from control_tower.dashboards.schemas import Cell, PanelRequest, SeriesData, TableData
 from control_tower.dashboards.spec import parse_window
 from control_tower.events import service as events_service
@@ -27,16 +27,9 @@ def per_hour_by_type(conn: Connection, req: PanelRequest) -> SeriesData:
     buckets = hour_starts(req.now, hours)
     until = buckets[-1] + timedelta(hours=1)
     counts: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
-    note = ""
-    if "event_counts" in req.tables:
-        for r in repo.hourly_event_counts(conn, buckets[0], until):
-            counts[r.type][floor_hour(r.bucket_start)] += int(r.events)
-    else:
-        rows = repo.events_since(conn, buckets[0], until, EVENTS_LIMIT)
-        for r in rows:
-            counts[r.type][floor_hour(r.occurred_at)] += 1
-        note = cut_note(len(rows), EVENTS_LIMIT, "events", rows[-1].occurred_at if rows else None)
-    return SeriesData([hour_label(b) for b in buckets], top_series(counts, buckets), note)
+    for r in repo.hourly_event_counts(conn, buckets[0], until):
+        counts[r.type][floor_hour(r.bucket_start)] += int(r.events)
+    return SeriesData([hour_label(b) for b in buckets], top_series(counts, buckets))
 
 
 def _instant(name: str, text: str) -> datetime:

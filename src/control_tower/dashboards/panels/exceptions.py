@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from control_tower.auth.roles import Role
 from control_tower.dashboards import repository as repo
 from control_tower.dashboards.buckets import day_label, day_starts
-from control_tower.dashboards.panels.common import TOP, TYPED_LIMIT, cut_note
+from control_tower.dashboards.panels.common import TOP, cut_note
 from control_tower.dashboards.schemas import (
     Action,
     Cell,
@@ -24,7 +24,6 @@ from control_tower.dashboards.schemas import (
 from control_tower.routing import dlq
 
 DEAD_LIMIT = 500  # dead letters the depth chart reads
-FN_ERROR = "backend.fn.error"
 
 
 def queue_now(conn: Connection, _req: PanelRequest) -> StatData:
@@ -58,27 +57,14 @@ def error_types(req: PanelRequest) -> list[str]:
 
 def top_types(conn: Connection, req: PanelRequest) -> SeriesData:
     types = error_types(req)
-    note = ""
-    if "event_counts" in req.tables:
-        counts = repo.event_counts_by_type(conn, types, req.since)
-    else:
-        counts = {t: repo.count_recent(conn, t, req.since, TYPED_LIMIT) for t in types}
-        if any(v >= TYPED_LIMIT for v in counts.values()):
-            note = f"A type with {TYPED_LIMIT:,} shows at least that many."
+    counts = repo.event_counts_by_type(conn, types, req.since)
     ranked = sorted((t for t in types if counts.get(t)), key=lambda t: -counts[t])[:TOP]
-    return SeriesData(ranked, [("errors", [float(counts[t]) for t in ranked])], note)
+    return SeriesData(ranked, [("errors", [float(counts[t]) for t in ranked])])
 
 
 def top_functions(conn: Connection, req: PanelRequest) -> SeriesData:
-    note = ""
-    if "fn_errors" in req.tables:
-        counts = Counter(repo.fn_error_totals(conn, req.since))
-    else:
-        rows = repo.typed_events(conn, [FN_ERROR], req.since, TYPED_LIMIT)
-        counts = Counter(str(r.payload.get("fn_name", "?")) for r in rows)
-        note = cut_note(len(rows), TYPED_LIMIT, "function errors")
-    ranked = counts.most_common(TOP)
-    return SeriesData([n for n, _ in ranked], [("errors", [float(c) for _, c in ranked])], note)
+    ranked = Counter(repo.fn_error_totals(conn, req.since)).most_common(TOP)
+    return SeriesData([n for n, _ in ranked], [("errors", [float(c) for _, c in ranked])])
 
 
 def dead_letters(conn: Connection, req: PanelRequest) -> TableData:

@@ -1,5 +1,4 @@
-"""Alerts (acknowledge, silence) and the reports archive: pages shown once those features'
-tables are in the store (the navigation links them only then)."""
+"""Alerts (acknowledge, silence) and the reports archive."""
 
 from __future__ import annotations
 

@@ -31,10 +31,9 @@ def dashboard_page(dashboard: Dashboard) -> Callable[..., Coroutine[Any, Any, Re
     ) -> Response:
         params = {k: v for k, v in request.query_params.items() if len(v) <= 200}
         now = ctx.clock.now()
-        views, features = await read(
+        views = await read(
             ctx, lambda c: dashboards.load_dashboard(c, dashboard, ctx.catalog, now, params)
         )
-        request.app.state.features = features
         charts: dict[str, Markup] = {
             v.panel.id: chart(v.panel, v.data)
             for v in views

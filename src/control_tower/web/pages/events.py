@@ -6,11 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection
 
 from control_tower.auth.principal import Principal
 from control_tower.auth.roles import Role
-from control_tower.dashboards import repository as dashboards_repository
 from control_tower.dashboards import timeline
 from control_tower.routing import dlq
 from control_tower.web.deps import (
@@ -50,10 +48,7 @@ async def event_page(
 async def correlation_page(
     request: Request, correlation_id: EventId, who: EventsReader, ctx: UIContext
 ) -> Response:
-    def load(c: Connection) -> timeline.Timeline:
-        return timeline.correlation(c, correlation_id, dashboards_repository.present_tables(c))
-
-    found = await read(ctx, load)
+    found = await read(ctx, lambda c: timeline.correlation(c, correlation_id))
     return render(request, "correlation.html", who, timeline=found)
 
 
