@@ -7,7 +7,10 @@ list of loops (run worker now, the event router and others later).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+
+from control_tower.kit.log_throttle import ThrottledLog
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -31,3 +34,26 @@ class BackgroundLoops:
 
 async def _as_coroutine(loop: Loop, stop: asyncio.Event) -> None:
     await loop(stop)
+
+
+async def poll_until_stopped(
+    step: Callable[[], object | None],
+    stop: asyncio.Event,
+    *,
+    poll_seconds: float,
+    failures: ThrottledLog,
+    failed_event: str,
+    **log_fields: object,
+) -> None:
+    """Run the blocking `step` in a worker thread until `stop` is set: again at once while it
+    finds work, after `poll_seconds` when it returns None. A step that raises (a bad item, the
+    store away for a moment) is logged, throttled, and counts as finding nothing."""
+    while not stop.is_set():
+        try:
+            done = await asyncio.to_thread(step)
+        except Exception:
+            failures.error(failed_event, "step", exc_info=True, **log_fields)
+            done = None
+        if done is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

@@ -11,7 +11,6 @@ unless an attempt failed or a worker died mid-send.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import socket
@@ -32,6 +31,7 @@ from control_tower.db import unit_of_work
 from control_tower.kit.clock import Clock
 from control_tower.kit.http_client import build_http_client
 from control_tower.kit.log_throttle import ThrottledLog
+from control_tower.kit.loops import poll_until_stopped
 from control_tower.models.notify import NotificationStatus
 from control_tower.notify import repository
 from control_tower.notify.channels import Attempt, Delivery, SecretError, build_channel
@@ -259,20 +259,12 @@ class DeliveryWorker:
     async def loop(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; sleep `poll_seconds` whenever nothing is due."""
         log.info("delivery_worker_started", worker_id=self.worker_id)
-        failures = ThrottledLog(__name__)
         try:
-            while not stop.is_set():
-                try:
-                    step = await asyncio.to_thread(self.deliver_once)
-                except Exception:  # the store may be away for a moment: try again later
-                    failures.error(
-                        "delivery_worker_step_failed", "step", worker_id=self.worker_id,
-                        exc_info=True,
-                    )  # fmt: skip
-                    step = None
-                if step is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+            await poll_until_stopped(
+                self.deliver_once, stop, poll_seconds=self.poll_seconds,
+                failures=ThrottledLog(__name__), failed_event="delivery_worker_step_failed",
+                worker_id=self.worker_id,
+            )  # fmt: skip
         finally:
             self.client.close()
         log.info("delivery_worker_stopped", worker_id=self.worker_id)

@@ -9,7 +9,6 @@ on and writes nothing, while the worker that took over repeats the call with the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import socket
@@ -28,6 +27,7 @@ from control_tower.catalog.triggers import Trigger
 from control_tower.db import unit_of_work
 from control_tower.kit.clock import Clock
 from control_tower.kit.log_throttle import ThrottledLog
+from control_tower.kit.loops import poll_until_stopped
 from control_tower.runs import repository
 from control_tower.runs.guards import window_open_at
 from control_tower.runs.lifecycle import StaleRun, record_transition
@@ -341,19 +341,12 @@ class RunWorker:
     async def loop(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; sleep `poll_seconds` whenever nothing is due."""
         log.info("run_worker_started", worker_id=self.worker_id)
-        failures = ThrottledLog(__name__)
         try:
-            while not stop.is_set():
-                try:
-                    step = await asyncio.to_thread(self.run_once)
-                except Exception:  # a bad run must not stop the worker
-                    failures.error(
-                        "run_worker_step_failed", "step", worker_id=self.worker_id, exc_info=True
-                    )
-                    step = None
-                if step is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+            await poll_until_stopped(
+                self.run_once, stop, poll_seconds=self.poll_seconds,
+                failures=ThrottledLog(__name__), failed_event="run_worker_step_failed",
+                worker_id=self.worker_id,
+            )  # fmt: skip
         finally:
             self.client.close()
         log.info("run_worker_stopped", worker_id=self.worker_id)
