@@ -3,10 +3,10 @@
 One cached SQLAlchemy Core statement per dialect inserts the rows whose `event_id` is new and
 returns them: `ON CONFLICT (event_id) DO NOTHING`, which both stores speak (never SQLite's
 `INSERT OR IGNORE`, which would also drop a row that breaks a NOT NULL constraint and so
-acknowledge an event it did not store). SQLAlchemy's insertmanyvalues sends many rows per
-statement on both stores. Each new event
-gets its outbox row (`event_routes`) in the same transaction, so an acknowledged event is
-always routed eventually.
+acknowledge an event it did not store). A commit's rows travel as one JSON document, which the
+statement reads row by row (`json_each` on SQLite, `jsonb_to_recordset` on PostgreSQL). Each
+new event gets its outbox row (`event_routes`) in the same transaction, so an acknowledged
+event is always routed eventually.
 """
 
 from __future__ import annotations
