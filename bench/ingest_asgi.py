@@ -1,7 +1,7 @@
 """CPU per ingest request through CT's whole ASGI app, with no HTTP server or client.
 
     python bench/ingest_asgi.py [--batch-size 1] [--requests 5000] [--rounds 4]
-                                [--concurrency 64] [--compare-with REF]
+                                [--concurrency 64] [--compare-with REF | --bare]
 
 A fresh SQLite store in a temporary folder, the app as `ct serve` builds it (middleware,
 routes, committer, router, run worker), the scheduler off so a first backup does not land in
@@ -11,8 +11,9 @@ microseconds per request, router and committer threads included. The first round
 
 It measures one change at a time far more steadily than a run over HTTP (no client or server
 sharing the two cores): `--compare-with REF` runs the code of a git ref the same way, in turns
-with this tree's, from a worktree on the same virtualenv. `bench/ingest.py` stays the
-benchmark of record.
+with this tree's, from a worktree on the same virtualenv. `--bare` drives
+`bench/bare_app.py` the same way instead: the framework's own floor per request.
+`bench/ingest.py` stays the benchmark of record.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ import asyncio, hashlib, hmac, json, os, sys, time
 from datetime import UTC, datetime
 sys.path.insert(0, os.environ["CT_BENCH_DIR"])
 from load import event_template
-from control_tower.app import create_app
+if os.environ.get("CT_BENCH_BARE"):
+    from bare_app import create_app
+else:
+    from control_tower.app import create_app
 from control_tower.observability.logging import configure_logging
 from control_tower.settings import Settings
 
@@ -115,6 +119,8 @@ def run(label: str, src: Path | None, args: argparse.Namespace) -> list[dict[str
             CT_SECRET_KEY=secrets.token_hex(32), CT_SCHEDULER_ENABLED="false",
             CT_BENCH_DIR=str(BENCH_DIR),
         )  # fmt: skip
+        if args.bare:
+            env["CT_BENCH_BARE"] = "1"
         if src is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
         created = subprocess.run(
@@ -150,9 +156,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--compare-with", metavar="REF")
+    parser.add_argument("--bare", action="store_true", help="drive bench/bare_app.py instead")
     args = parser.parse_args()
+    if args.bare and args.compare_with:
+        parser.error("--bare measures the bare endpoint alone: no --compare-with")
     if args.compare_with is None:
-        rounds = run("this", None, args)
+        rounds = run("bare" if args.bare else "this", None, args)
         print(f"median: {_median(rounds):.1f} µs CPU per request")
         return
     with tempfile.TemporaryDirectory(prefix="ct-asgi-ref-") as folder:
