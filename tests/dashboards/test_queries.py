@@ -151,6 +151,8 @@ def test_finance_counts_and_sums_minor_units(
         req = PanelRequest(catalog, now, timedelta(days=30))
         per_day = run_query(conn, "finance.per_day", req)
         table = run_query(conn, "finance.currencies", req)
+        metrics = Metrics()
+        assert refresh_gauges(conn, catalog, now, metrics, force=True)
     assert isinstance(per_day, SeriesData)
     generated, paid = (values for _, values in per_day.series)
     assert sum(v or 0 for v in generated) == 3
@@ -158,3 +160,17 @@ def test_finance_counts_and_sums_minor_units(
     rows = {r[0].text: [c.text for c in r[1:]] for r in table.rows}  # type: ignore[union-attr]
     assert rows["GBP"][:2] == ["2", "1,250.99 GBP"]
     assert rows["EUR"][:2] == ["1", "50.00 EUR"]
+    # Grafana's "generated vs paid" sums ct_invoices by status: the paid count must be there.
+    gauge = metrics.registry.get_sample_value
+    assert gauge("ct_invoices", {"status": "paid", "currency": "unknown", "window": "30d"}) == 1
+    assert gauge("ct_invoices", {"status": "generated", "currency": "GBP", "window": "30d"}) == 2
+    assert (
+        gauge(
+            "ct_invoice_amount_minor", {"status": "generated", "currency": "GBP", "window": "30d"}
+        )
+        == 125099
+    )
+    assert (
+        gauge("ct_invoice_amount_minor", {"status": "paid", "currency": "GBP", "window": "30d"})
+        is None
+    )  # unknown

@@ -85,15 +85,17 @@ def _runs(conn: Connection, req: PanelRequest, metrics: Metrics) -> None:
                 metrics.run_duration.labels(t.name, f"0.{quantile}", "30d").set(value)
 
 
+PAID_CURRENCY = "unknown"
+
+
 def _finance(conn: Connection, request: Callable[[int], PanelRequest], metrics: Metrics) -> None:
     metrics.invoices.clear()
     metrics.invoice_amount.clear()
     for days in (1, 30):
         f = finance.finance(conn, request(days))
+        window = f"{days}d"
         for code, c in f.currencies.items():
-            window = f"{days}d"
             metrics.invoices.labels("generated", code, window).set(c.generated)
             metrics.invoice_amount.labels("generated", code, window).set(c.generated_minor)
-            # A payment's rollup has no currency: paid per currency is unknown, exported as 0.
-            metrics.invoices.labels("paid", code, window).set(0)
-            metrics.invoice_amount.labels("paid", code, window).set(0)
+        # A payment event carries no amount or currency: paid invoices are counted, not summed.
+        metrics.invoices.labels("paid", PAID_CURRENCY, window).set(f.paid)
