@@ -23,6 +23,7 @@ from control_tower.observability.metrics import Metrics
 
 REFRESH_SECONDS = 30.0
 STATUS_CODE = {"green": 0, "amber": 1, "red": 2, "unknown": 3}
+PAID_CURRENCY = "unknown"  # a payment event carries none
 
 
 def refresh_gauges(
@@ -83,9 +84,6 @@ def _runs(conn: Connection, req: PanelRequest, metrics: Metrics) -> None:
             value = percentile(taken, quantile)
             if value is not None:
                 metrics.run_duration.labels(t.name, f"0.{quantile}", "30d").set(value)
-
-
-PAID_CURRENCY = "unknown"
 
 
 def _finance(conn: Connection, request: Callable[[int], PanelRequest], metrics: Metrics) -> None:
